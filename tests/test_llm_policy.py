@@ -211,3 +211,16 @@ def test_cached_context_header_gives_the_same_actions_as_full_prompts(env):
     ]
     heads2 = [len(p) - STATE_TOKENS for p in prompts2]
     assert np.array_equal(dec.decode(prompts2, prefix_lengths=heads2).tokens, dec.decode(prompts2).tokens)
+
+
+def test_a_plain_local_hugging_face_folder_loads_as_a_backbone(env, tmp_path):
+    model, tok, ids = _tiny(family="tiny-gpt2", seed=2)
+    folder = tmp_path / "hf"
+    model.save_pretrained(str(folder), safe_serialization=True)
+    tok.save_pretrained(str(folder))
+    m2, t2, meta = load_checkpoint(str(folder))
+    assert meta["backbone"] == "hf-folder"
+    obs = _observations(env, 2)
+    a = LLMPolicy(m2, t2, backbone=meta["backbone"]).act(obs, [0, 1]).actions
+    b = LLMPolicy(model, tok).act(obs, [0, 1]).actions
+    assert np.array_equal(a, b)

