@@ -45,7 +45,7 @@ def test_smollm2_loads_offline_decodes_constrained_actions_and_lora_step_runs(sm
     assert trainable and frozen
     opt = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=1e-2)
     lora.train()
-    loss, _ = action_loss(lora, *_batch(data, [0, 1, 2], adapter.ids.pad_id))
+    loss, _ = action_loss(lora, *_batch(data, [0, 1, 2], adapter.ids.pad_id, adapter.query_ids))
     loss.backward()
     opt.step()
     assert torch.isfinite(loss)

