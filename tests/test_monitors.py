@@ -285,3 +285,12 @@ def test_rollout_with_monitors_stores_every_score_per_step(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["monitors"]) == set(scores)
     assert (out / "monitors" / "ood" / "arrays.safetensors").exists()
+
+
+def test_bench_monitors_prints_each_monitor_beside_a_rollout_step(capsys):
+    assert main(["bench", "monitors", "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    for name in MONITORS:
+        assert name in out
+    assert "rollout step (env + LLM policy, batch 32)" in out
+    assert "all passive monitors add" in out and "target <= 10%" in out

