@@ -87,3 +87,13 @@ def test_a_killed_benchmark_resumes_to_the_same_metrics_without_duplicates(tmp_p
 def test_bad_benchmark_configs_exit_2_with_one_clear_message(tmp_path, changes, message, capsys):
     assert main(["benchmark", "--config", _config(tmp_path, **changes), "--out", str(tmp_path / "r")]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_same_metrics_as_the_local_pool(tmp_path):
+    pytest.importorskip("ray")
+    cfg = _config(tmp_path)
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    assert main(["benchmark", "--config", cfg, "--out", str(local), "--workers", "2"]) == 0
+    assert main(["benchmark", "--config", cfg, "--out", str(on_ray), "--executor", "ray"]) == 0
+    assert _rows(on_ray) == _rows(local)

