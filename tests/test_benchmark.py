@@ -82,6 +82,7 @@ def test_a_killed_benchmark_resumes_to_the_same_metrics_without_duplicates(tmp_p
         ({"policies": [{"policy": "nope"}]}, "unknown policy 'nope'"),
         ({"policies": [{"policy": "llm", "checkpoint": "does-not-exist"}]}, "does-not-exist"),
         ({"episodes": 1}, "episodes"),
+        ({"policies": [{"policy": "expert", "label": "my expert (v1)"}]}, "label"),
     ],
 )
 def test_bad_benchmark_configs_exit_2_with_one_clear_message(tmp_path, changes, message, capsys):

