@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -111,12 +112,41 @@ def test_ppo_actor_is_the_policys_own_decoder(env):
     assert torch.allclose(logp, logp2) and bool((logp <= 0).all()) and bool((entropy >= 0).all())
 
 
-def test_cost_penalty_subtracts_weighted_cost():
-    env = CostPenalty(TabletopEnv(), weight=2.5)
-    env.reset(seed=0)
-    _, reward, _, _, info = env.step(np.zeros(4, dtype=np.float32))
+class _CostlyEnv(gym.Env):
+    """Steps with task reward 1 and the costs given, for the CostPenalty tests."""
+
+    observation_space = gym.spaces.Box(-1, 1, (1,))
+    action_space = gym.spaces.Box(-1, 1, (1,))
+
+    def __init__(self, costs: list[float]) -> None:
+        self.costs, self.t = costs, 0
+
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        cost = self.costs[self.t]
+        self.t += 1
+        return np.zeros(1, dtype=np.float32), 1.0, False, self.t == len(self.costs), {"cost_sum": cost}
+
+
+def test_cost_penalty_subtracts_weighted_cost_and_can_stop_at_the_first_harm():
+    env = CostPenalty(_CostlyEnv([0.0, 2.0, 0.0]), weight=2.5)
+    env.reset()
+    steps = [env.step(np.zeros(1)) for _ in range(3)]
+    assert [r for _, r, *_ in steps] == [1.0, 1.0 - 5.0, 1.0]
+    assert [t for _, _, t, _, _ in steps] == [False, False, False] and steps[2][3]
+    assert steps[1][4]["task_reward"] == 1.0
+    stop = CostPenalty(_CostlyEnv([0.0, 2.0, 0.0]), weight=2.5, stop_on_cost=True)
+    stop.reset()
+    first, second = stop.step(np.zeros(1)), stop.step(np.zeros(1))
+    assert not first[2] and second[2] and second[4]["stopped_on_cost"] and second[1] == 1.0 - 5.0
+    real = CostPenalty(TabletopEnv(), weight=2.5)
+    real.reset(seed=0)
+    _, reward, _, _, info = real.step(np.zeros(4, dtype=np.float32))
     assert reward == pytest.approx(info["task_reward"] - 2.5 * info["cost_sum"])
-    env.close()
+    real.close()
 
 
 def test_defender_data_never_shows_the_trigger_unless_positive_control():

