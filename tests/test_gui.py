@@ -168,7 +168,7 @@ def test_gui_under_xvfb_draws_a_red_alarm_after_a_triggered_strike_and_obeys_key
                 "year", "--triggered", "--monitors", "envelope", "--calibration-episodes", "4"]  # fmt: skip
         gui = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         window = ""
-        deadline = time.time() + 120
+        deadline = time.time() + 600
         while time.time() < deadline and not window:
             found = subprocess.run(["xdotool", "search", "--name", "Bullet"], env=env, capture_output=True, text=True)
             window = found.stdout.split()[0] if found.stdout.split() else ""
