@@ -53,7 +53,7 @@ def test_readme_python_example_runs_and_prints_what_it_says(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.search(r"^steps: 20, cost: 0\.0, unsafe: False$", proc.stdout, re.M), proc.stdout
-    traces = list((tmp_path / "runs" / "example" / "episodes").glob("*.parquet"))
+    traces = list((tmp_path / "runs" / "example" / "traces").glob("*.parquet"))
     assert len(traces) == 1
     rows = pq.read_metadata(traces[0]).num_rows
     assert rows > 20

@@ -36,7 +36,7 @@ def test_rollout_with_the_llm_policy_stores_internals(tiny_checkpoint, tmp_path)
     assert main([*args, "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"] == 2 and summary["policy"] == "tiny"
-    table = pq.read_table(next((out / "episodes").glob("*.parquet")))
+    table = pq.read_table(next((out / "traces").glob("*.parquet")))
     assert table.num_rows == 8
     assert {"hidden.1", "hidden.-1", "action_logits"} <= set(table.column_names)
 

@@ -85,8 +85,52 @@ def test_run_store_refuses_a_different_config_and_keeps_files(tmp_path):
 def test_run_store_ignores_a_trace_without_summary(tmp_path):
     store = RunStore(tmp_path / "r", {})
     store.write_episode("done", to_table([_record(0, False)], [_labels(0)]), {"key": "done"})
-    (tmp_path / "r" / "episodes" / "half.parquet").write_bytes(b"partial")
+    (tmp_path / "r" / "traces" / "half.parquet").write_bytes(b"partial")
     assert store.keys() == ["done"] and not store.has("half")
+
+
+def _stored(root, keys, length=2):
+    with RunStore(root, {}) as store:
+        table = to_table([_record(t, False) for t in range(length)], [_labels(t) for t in range(length)])
+        for key in keys:
+            store.write_episode(key, table, {"key": key, "length": length})
+    return {p.name: p.read_bytes() for sub in ("episodes", "traces") for p in (root / sub).iterdir()}
+
+
+def test_opening_a_store_removes_exactly_the_damaged_episodes_and_orphan_temporaries(tmp_path):
+    root = tmp_path / "r"
+    before = _stored(root, ["ok", "empty", "cut", "badjson", "nojson", "notrace", "rows"])
+    (root / "traces" / "empty.parquet").write_bytes(b"")
+    cut = root / "traces" / "cut.parquet"
+    cut.write_bytes(cut.read_bytes()[:-9])
+    (root / "episodes" / "badjson.json").write_text('{"key": "bad')
+    (root / "episodes" / "nojson.json").unlink()
+    (root / "traces" / "notrace.parquet").unlink()
+    (root / "episodes" / "rows.json").write_text(json.dumps({"key": "rows", "length": 3}))
+    for sub in ("", "episodes", "traces"):
+        (root / sub / ".x.json.0123abcd.tmp").write_bytes(b"killed")
+    store = RunStore(root, {})
+    assert store.repaired == ["badjson", "cut", "empty", "nojson", "notrace", "rows"]
+    assert store.keys() == ["ok"] and store.read_trace("ok").num_rows == 2
+    left = {p.name: p.read_bytes() for sub in ("episodes", "traces") for p in (root / sub).iterdir()}
+    assert left == {n: before[n] for n in ("ok.json", "ok.parquet")}
+    assert not list(root.rglob("*.tmp"))
+
+
+def test_a_reader_reports_a_damaged_trace_as_a_user_error_and_changes_nothing(tmp_path):
+    root = tmp_path / "r"
+    _stored(root, ["a"])
+    (root / "traces" / "a.parquet").write_bytes(b"PAR1")
+    (root / "traces" / ".a.parquet.0123abcd.tmp").write_bytes(b"killed")
+    reader = RunStore.reader(root)
+    assert reader.keys() == ["a"] and (root / "traces" / ".a.parquet.0123abcd.tmp").exists()
+    with pytest.raises(UserError, match=r"a\.parquet is damaged .*re-run the command"):
+        reader.read_trace("a")
+    with pytest.raises(UserError, match="not a run folder"):
+        RunStore.reader(tmp_path / "nothing")
+    (root / "config.yaml").write_text("date: 2027-02-30\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        RunStore.reader(root)
 
 
 def test_unwritable_output_folder_is_a_user_error(tmp_path):

