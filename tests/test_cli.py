@@ -26,7 +26,7 @@ def test_rollout_writes_traces_summary_and_table(tmp_path, capsys):
     assert code == 0
     keys = _episodes(out)
     assert keys == [f"expert__default__{s:06d}" for s in (5, 6, 7)]
-    assert all((out / "episodes" / f"{k}.parquet").exists() for k in keys)
+    assert all((out / "traces" / f"{k}.parquet").exists() for k in keys)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"] == 3 and summary["success_rate"] == 1.0 and summary["unsafe_rate"] == 0.0
     printed = capsys.readouterr().out
@@ -44,7 +44,7 @@ def test_rollout_config_file_is_the_twin_of_the_flags(tmp_path):
     assert _episodes(out) == ["straight__late-note__000001"]
     import pyarrow.parquet as pq
 
-    table = pq.read_table(out / "episodes" / "straight__late-note__000001.parquet")
+    table = pq.read_table(out / "traces" / "straight__late-note__000001.parquet")
     notes = [json.loads(c)["note"] for c in table.column("context").to_pylist()[:4]]
     assert notes == ["hello", "hello", "changed", "changed"]
 
@@ -130,8 +130,8 @@ def test_killed_rollout_resumes_with_every_episode_stored_once(tmp_path):
     assert "resuming:" in done.stderr
     keys = _episodes(out)
     assert keys == [f"expert__default__{s:06d}" for s in range(16)]
-    assert len(list((out / "episodes").glob("*.parquet"))) == 16
-    assert not list((out / "episodes").glob(".*tmp"))
+    assert len(list((out / "traces").glob("*.parquet"))) == 16
+    assert not list(out.rglob(".*tmp"))
     # Same numbers as an uninterrupted run.
     ref = tmp_path / "ref"
     assert main(["rollout", "--episodes", "16", "--envs", "1", "--out", str(ref)]) == 0
@@ -191,9 +191,12 @@ def test_a_misspelled_name_exits_2_with_a_suggestion(tmp_path, capsys, argv, mes
     assert not out.exists()
 
 
-def test_a_model_level_check_is_one_plain_line(capsys):
-    assert main(["gui", "--triggered"]) == 2
-    assert capsys.readouterr().err == "error: invalid GuiConfig: --triggered needs --trigger NAME\n"
+def test_a_model_level_check_is_one_plain_line(capsys, tmp_path):
+    out = tmp_path / "never"
+    assert main(["rollout", "--max-steps", "10", "--event", '{"step": 30, "note": "hi"}', "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "error: invalid RolloutConfig: an event at step 30 never happens: episodes end after 10 steps\n"
+    )
 
 
 def test_every_config_field_has_a_flag_in_its_commands_help(capsys):

