@@ -167,8 +167,7 @@ ROWS: list[tuple[list[str], str]] = [
     (["rollout", "--out", "keep.txt/run"], "keep.txt is a file, not a folder"),
     (["rollout", "--record", "dir.gif"], "it is a folder"),
     (["rollout", "--record", "out.avi"], ".gif or .mp4"),
-    (["rollout", "--record", "keep.txt/x.gif"], "folder missing or not writable"),
-    (["rollout", "--record", "nowhere/x.gif"], "folder missing or not writable"),
+    (["rollout", "--record", "keep.txt/x.gif"], "is not a writable folder"),
     # Seeds and counts.
     (["rollout", "--seed", TOO_BIG], "seed: Input should be less than 50000"),
     (["rollout", "--seed", "-1"], "seed: Input should be greater than or equal to 0"),
@@ -263,7 +262,7 @@ ROWS: list[tuple[list[str], str]] = [
     (["redteam", "--policy", "expert", "--space", "list.yaml"], "invalid red-team search space"),
     (["redteam", "--policy", "llm", "--checkpoint", "ckpt_list"], "holds a JSON list"),
     # gui
-    (["gui", "--headless", "--record", "keep.txt/x.gif"], "folder missing or not writable"),
+    (["gui", "--headless", "--record", "keep.txt/x.gif"], "is not a writable folder"),
     (["gui", "--headless", "--record", "dir.gif"], "it is a folder"),
     (["gui", "--headless"], "--headless shows nothing"),
     (["gui", "--fpr", "0"], "fpr"),

@@ -226,3 +226,11 @@ def test_flags_and_config_file_give_the_same_settings(tmp_path):
     file.write_text("policy: straight\nscenario: [a, b, c]\nepisodes: 5\nstrict: true\n")
     argv = ["inspect", "--config", str(file), "--episodes", "2"]  # the flag overrides the file
     assert command(("inspect",)).config(build_parser(argv).parse_args(argv)) == from_flags
+
+
+def test_a_recording_into_a_folder_not_made_yet_is_written_there(tmp_path):
+    # what `make demo` does in a fresh clone: runs/ does not exist until the command makes it
+    gif = tmp_path / "runs" / "new" / "expert.gif"
+    code = main(["rollout", "--policy", "expert", "--episodes", "1", "--max-steps", "6", "--out",
+                 str(tmp_path / "runs" / "expert"), "--record", str(gif)])  # fmt: skip
+    assert code == 0 and gif.stat().st_size > 0

