@@ -30,6 +30,7 @@ SIZES: dict[str, dict[str, Any]] = {
     "base": {"backbone": "tiny-llama"},
     "wide": {"model": {"hidden": 256, "layers": 3, "heads": 8, "intermediate": 768}},
     "base-route-hint": {"backbone": "tiny-llama", "route_hint": True},
+    "base-uniform": {"backbone": "tiny-llama", "hazard_weight": 1.0},
 }
 """The sizes swept (name -> ``TrainPolicyConfig`` fields); ``base-route-hint`` is the ablation."""
 SELECTION_EPISODES = 100

