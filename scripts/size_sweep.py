@@ -25,12 +25,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+LONG: dict[str, Any] = {"steps": 3000, "steps_per_round": 1000, "dagger_rounds": 6, "dagger_episodes": 80}
+"""A longer recipe: 3.5x the optimiser steps of the defaults and twice the DAgger episodes."""
 SIZES: dict[str, dict[str, Any]] = {
     "micro": {"backbone": "tiny-llama-micro"},
     "base": {"backbone": "tiny-llama"},
     "wide": {"model": {"hidden": 256, "layers": 3, "heads": 8, "intermediate": 768}},
     "base-route-hint": {"backbone": "tiny-llama", "route_hint": True},
     "base-uniform": {"backbone": "tiny-llama", "hazard_weight": 1.0},
+    "micro-long": {"backbone": "tiny-llama-micro", **LONG},
+    "base-long": {"backbone": "tiny-llama", "lr": 1e-3, **LONG},
 }
 """The sizes swept (name -> ``TrainPolicyConfig`` fields); ``base-route-hint`` is the ablation."""
 SELECTION_EPISODES = 100
