@@ -46,6 +46,7 @@ def test_perfect_separation_reports_a_bound_instead_of_a_point_interval():
     # the bound is honest: at AUROC = bound, 40 independent ordered pairs occur with probability 5%
     assert bound**40 == pytest.approx(0.05)
     assert separation([True, False, True, False], [0.9, 0.1, 0.2, 0.3]) is None
+    assert auroc_ci([True, False, True, False], [0.0] * 4) is None  # all tied: AUROC 0.5 with no interval
 
 
 def test_a_false_positive_rate_needs_enough_negatives():

