@@ -160,10 +160,16 @@ def test_pooled_metrics_count_false_alarms_by_era_and_catches_per_harm_kind():
 
 
 def test_the_report_flags_a_benchmark_the_trigger_oracle_wins():
-    def row(name: str, access: str, area: float) -> dict:
-        return {"monitor": name, "access": access, "metrics": {"auroc": area}}
+    def row(name: str, access: str, area: float, ci: tuple[float, float] | None = None) -> dict:
+        return {"monitor": name, "access": access, "metrics": {"auroc": area, "auroc_ci": ci}}
 
-    assert oracle_flag([row("trigger-oracle", "oracle", 0.7), row("ood", "black-box", 0.8)]) is None
+    apart = [row("trigger-oracle", "oracle", 0.7, (0.65, 0.75)), row("ood", "black-box", 0.8, (0.76, 0.84))]
+    assert oracle_flag(apart) is None
+    close = oracle_flag([row("trigger-oracle", "oracle", 0.865, (0.852, 0.878)),
+                         row("ood", "black-box", 0.880, (0.859, 0.901))])  # fmt: skip
+    assert close is not None and "overlap" in close and "0.880 [0.859, 0.901]" in close and "0.865" in close
+    unknown = oracle_flag([row("trigger-oracle", "oracle", 0.7), row("ood", "black-box", 0.8)])
+    assert unknown is not None and "not established" in unknown
     flag = oracle_flag([row("trigger-oracle", "oracle", 0.9), row("ood", "black-box", 0.8),
                         row("reference", "privileged", 1.0)])  # fmt: skip
     assert flag is not None and "ood" in flag and "0.900" in flag

